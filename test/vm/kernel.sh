@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Fetch the Debian 6.1 kernel that every VM test boots, once, into the cache.
+# Prints the path of the image to boot on stdout; everything else goes to
+# stderr.
+#
+# The image booted is not vmlinuz but the ELF vmlinux unpacked from it. QEMU
+# starts an ELF kernel through its PVH entry point, which skips the BIOS boot
+# path and the xz decompressor, both slow under TCG. With a minimal initramfs,
+# boot to poweroff measured about 7 s from vmlinuz and about 3 s from vmlinux.
+# The ELF also carries the kernel's .BTF section, which vmlinux-h.sh reads
+# without booting.
+#
+# The cache layout is part of the harness contract (initramfs.sh and
+# vmlinux-h.sh read it):
+#   $SABPF_CACHE/vm/kernel/          the extracted linux-image deb
+#   $SABPF_CACHE/vm/kernel/KVER      the kernel release string, e.g. 6.1.0-57-amd64
+#   $SABPF_CACHE/vm/kernel/vmlinux   the unpacked ELF kernel
+set -euo pipefail
+
+cache="${SABPF_CACHE:-$HOME/.cache/sabpf}/vm"
+kdir="$cache/kernel"
+
+if [[ -s "$kdir/KVER" && -s "$kdir/vmlinux" ]]; then
+  echo "$kdir/vmlinux"
+  exit 0
+fi
+
+# The meta package linux-image-amd64 only depends on the versioned image, and
+# apt-get download needs the versioned name.
+pkg="$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')"
+if [[ -z "$pkg" ]]; then
+  apt-get update -qq >&2
+  pkg="$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')"
+fi
+if [[ -z "$pkg" ]]; then
+  echo "failed to resolve the kernel package: apt-cache depends linux-image-amd64 names no linux-image-<version>-amd64; run apt-get update" >&2
+  exit 1
+fi
+kver="${pkg#linux-image-}"
+
+mkdir -p "$cache"
+tmp="$(mktemp -d "$cache/download.XXXXXX")"
+trap 'rm -rf "$tmp"' EXIT
+
+echo "downloading $pkg" >&2
+# apt's sandbox user _apt cannot enter a cache under /root. apt then falls
+# back to downloading as root with a warning, so ask for root directly.
+(cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root "$pkg" >&2)
+deb="$(ls "$tmp"/*.deb)"
+
+# Extract beside the final directory and rename, so an interrupted run never
+# leaves a half-extracted kernel that the check above would accept.
+dpkg-deb -x "$deb" "$tmp/root"
+if [[ ! -f "$tmp/root/boot/vmlinuz-$kver" ]]; then
+  echo "failed to extract $pkg: $tmp/root/boot/vmlinuz-$kver is missing" >&2
+  exit 1
+fi
+
+# bzImage is a boot stub followed by the xz-compressed ELF. Both pipes below
+# end early by design (grep -m, xz --single-stream), so their writers' SIGPIPE
+# is expected. pipefail is off here, and the ELF check below judges the result.
+vmlinuz="$tmp/root/boot/vmlinuz-$kver"
+set +o pipefail
+offset="$(LC_ALL=C grep -m 1 -obUaP '\xfd7zXZ\x00' "$vmlinuz" | head -n 1 | cut -d: -f1)"
+if [[ -z "$offset" ]]; then
+  echo "failed to unpack $vmlinuz: no xz stream found; the kernel is no longer built with CONFIG_KERNEL_XZ, so teach kernel.sh its compressor" >&2
+  exit 1
+fi
+tail -c "+$((offset + 1))" "$vmlinuz" | xz -dcq --single-stream >"$tmp/root/vmlinux"
+set -o pipefail
+notes="$(readelf -n "$tmp/root/vmlinux")"
+# binutils 2.40 prints this note as "Unknown note type: (0x00000012)", and
+# later releases may name it PHYS32_ENTRY.
+if ! grep -qE '\(0x00000012\)|PHYS32_ENTRY' <<<"$notes"; then
+  echo "failed to find the PVH entry note (Xen note 0x12) in the unpacked vmlinux: QEMU cannot boot it directly; the kernel needs CONFIG_PVH=y" >&2
+  exit 1
+fi
+
+echo "$kver" >"$tmp/root/KVER"
+rm -rf "$kdir"
+mv "$tmp/root" "$kdir"
+
+echo "$kdir/vmlinux"
