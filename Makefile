@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-APT_PACKAGES := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev qemu-system-x86 busybox-static cpio zstd xz-utils openssl iproute2 gcc g++ make python3
+APT_PACKAGES := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libc6-dev binutils qemu-system-x86 busybox-static cpio zstd xz-utils openssl iproute2 gcc g++ make python3
 NODE_MODULES_STAMP := node_modules/.package-lock.json
 MOCHA := npx mocha --color
 

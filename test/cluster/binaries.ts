@@ -28,7 +28,7 @@ export function resolveBinaryPaths(): BinaryPaths {
     output = execFileSync('bash', [script], { encoding: 'utf8' });
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
-    throw new Error(`failed to resolve the control plane binary paths with ${script}: ${reason}`);
+    throw new Error(`failed to resolve the control plane binary paths with ${script}: ${reason}`, { cause: error });
   }
 
   const paths: Partial<BinaryPaths> = {};

@@ -67,9 +67,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   requireBinaries(binaries, ['etcd', 'kube-apiserver', 'kubectl']);
 
   const dataDir = await mkdtemp(join(options.parentDir ?? tmpdir(), 'sabpf-cluster-'));
-  const unregisterDirCleanup = keepDataDir
-    ? () => undefined
-    : registerExitCleanup(() => rmSync(dataDir, { recursive: true, force: true }));
+  const unregisterDirCleanup = keepDataDir ? () => undefined : registerExitCleanup(() => rmSync(dataDir, { recursive: true, force: true }));
   const servers: ServerProcess[] = [];
 
   const stopServers = async (): Promise<void> => {
@@ -128,22 +126,12 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
 
     logger.info({ apiServerUrl }, 'starting kube-apiserver');
     await mkdir(join(dataDir, 'apiserver-certs'), { recursive: true });
-    const apiServer = startServerProcess(
-      'kube-apiserver',
-      binaries['kube-apiserver'],
-      apiServerArgs,
-      join(dataDir, 'kube-apiserver.log'),
-    );
+    const apiServer = startServerProcess('kube-apiserver', binaries['kube-apiserver'], apiServerArgs, join(dataDir, 'kube-apiserver.log'));
     servers.push(apiServer);
 
     const caCert = await readFile(pki.caCertPath, 'utf8');
     const startedAt = Date.now();
-    await waitUntilReady(
-      apiServer,
-      `${apiServerUrl}/readyz`,
-      apiServerReadyzProbe(apiServerUrl, caCert, adminToken),
-      startTimeoutMs,
-    );
+    await waitUntilReady(apiServer, `${apiServerUrl}/readyz`, apiServerReadyzProbe(apiServerUrl, caCert, adminToken), startTimeoutMs);
     logger.info({ apiServerUrl, readyAfterMs: Date.now() - startedAt }, 'kube-apiserver ready');
 
     const kubeconfigPath = join(dataDir, 'kubeconfig');

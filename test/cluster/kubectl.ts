@@ -32,12 +32,7 @@ export async function writeKubeconfig(path: string, fields: KubeconfigFields): P
 
 const kubectlTimeoutMs = 120_000;
 
-export function runKubectl(
-  kubectlPath: string,
-  kubeconfigPath: string,
-  args: readonly string[],
-  input?: string,
-): Promise<KubectlResult> {
+export function runKubectl(kubectlPath: string, kubeconfigPath: string, args: readonly string[], input?: string): Promise<KubectlResult> {
   return new Promise((resolve, reject) => {
     // A minimal environment: KUBECONFIG and proxy settings of the caller stay
     // out, and HOME is the cluster's data directory, so kubectl's discovery

@@ -97,6 +97,6 @@ async function openssl(step: string, args: string[], moreArgs: string[]): Promis
   } catch (error) {
     const stderr = (error as { stderr?: string }).stderr?.trim();
     const reason = stderr !== undefined && stderr !== '' ? stderr : String(error);
-    throw new Error(`failed to ${step} with openssl: ${reason}; openssl must be on PATH (Debian package openssl)`);
+    throw new Error(`failed to ${step} with openssl: ${reason}; openssl must be on PATH (Debian package openssl)`, { cause: error });
   }
 }

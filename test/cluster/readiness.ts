@@ -12,15 +12,8 @@ export type ReadinessProbe = () => Promise<true | string>;
 const pollIntervalMs = 250;
 const probeTimeoutMs = 2_000;
 
-export async function waitUntilReady(
-  server: ServerProcess,
-  endpoint: string,
-  probe: ReadinessProbe,
-  timeoutMs: number,
-): Promise<void> {
+export async function waitUntilReady(server: ServerProcess, endpoint: string, probe: ReadinessProbe, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  let lastReason = 'not probed yet';
-
   for (;;) {
     if (server.hasExited()) {
       const exit = await server.exited;
@@ -32,12 +25,10 @@ export async function waitUntilReady(
 
     const result = await probe();
     if (result === true) return;
-    lastReason = result;
-
     if (Date.now() >= deadline) {
       throw new Error(
         `failed to start ${server.name}: ${endpoint} not ready after ${timeoutMs / 1000}s ` +
-          `(last probe result: ${lastReason}); last lines of ${server.logPath}:\n${server.logTail()}`,
+          `(last probe result: ${result}); last lines of ${server.logPath}:\n${server.logTail()}`,
       );
     }
     await new Promise((resolve) => setTimeout(resolve, pollIntervalMs));

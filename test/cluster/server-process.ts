@@ -26,16 +26,9 @@ export interface ServerProcess {
 // every handler. Without setpriv the exit handlers still cover other exits.
 const setprivPath = '/usr/bin/setpriv';
 
-export function startServerProcess(
-  name: string,
-  command: string,
-  args: readonly string[],
-  logPath: string,
-): ServerProcess {
+export function startServerProcess(name: string, command: string, args: readonly string[], logPath: string): ServerProcess {
   const logFd = openSync(logPath, 'a');
-  const [file, fileArgs] = existsSync(setprivPath)
-    ? [setprivPath, ['--pdeathsig', 'KILL', '--', command, ...args]]
-    : [command, [...args]];
+  const [file, fileArgs] = existsSync(setprivPath) ? [setprivPath, ['--pdeathsig', 'KILL', '--', command, ...args]] : [command, [...args]];
 
   // detached makes the server a process group leader, so stop() can signal
   // the whole group, including anything the server itself forks.

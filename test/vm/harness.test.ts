@@ -141,14 +141,11 @@ describe('VM harness (Debian 6.1 guest, BPF LSM)', function () {
 
   it('kills the VM on timeout', async function () {
     const started = Date.now();
-    await assert.rejects(
-      runInVm({ script: 'echo waiting-forever; sleep 600\n', timeoutMs: 20_000 }),
-      (err: unknown) => {
-        assert.ok(err instanceof VmTimeoutError, `unexpected error: ${String(err)}`);
-        assert.match(err.consoleTail, /waiting-forever/);
-        return true;
-      },
-    );
+    await assert.rejects(runInVm({ script: 'echo waiting-forever; sleep 600\n', timeoutMs: 20_000 }), (err: unknown) => {
+      assert.ok(err instanceof VmTimeoutError, `unexpected error: ${String(err)}`);
+      assert.match(err.consoleTail, /waiting-forever/);
+      return true;
+    });
     assert.ok(Date.now() - started < 40_000, 'runInVm did not return soon after the timeout');
   });
 });

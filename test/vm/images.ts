@@ -25,7 +25,7 @@ async function runBuildScript(name: string): Promise<string> {
     }
   } catch (err) {
     const detail = err instanceof Error ? err.message : String(err);
-    throw new Error(`failed to build the VM image with ${script}: ${detail}`);
+    throw new Error(`failed to build the VM image with ${script}: ${detail}`, { cause: err });
   }
   throw new Error(`failed to build the VM image with ${script}: it printed no image path on stdout`);
 }

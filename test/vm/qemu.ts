@@ -18,12 +18,7 @@ export interface QemuConfig {
 // panic=-1 turns a guest panic into a reboot, and -no-reboot turns that into
 // a QEMU exit, so a crashed guest ends the run instead of waiting for the
 // timeout.
-const kernelParams = [
-  'console=ttyS0',
-  'lsm=lockdown,capability,bpf',
-  'panic=-1',
-  'loglevel=4',
-];
+const kernelParams = ['console=ttyS0', 'lsm=lockdown,capability,bpf', 'panic=-1', 'loglevel=4'];
 
 export function qemuArgs(config: QemuConfig): string[] {
   const append = [...kernelParams, `sabpf.share=${config.shareDir}`].join(' ');

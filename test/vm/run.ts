@@ -126,12 +126,7 @@ async function newRunDir(): Promise<string> {
   return dir;
 }
 
-function runQemu(
-  args: string[],
-  consoleLog: string,
-  timeoutMs: number,
-  onConsole: ((chunk: string) => void) | undefined,
-): Promise<string> {
+function runQemu(args: string[], consoleLog: string, timeoutMs: number, onConsole: ((chunk: string) => void) | undefined): Promise<string> {
   return new Promise((resolvePromise, reject) => {
     const log = createWriteStream(consoleLog);
     const chunks: string[] = [];
@@ -182,11 +177,7 @@ function runQemu(
       if (timedOut) {
         reject(new VmTimeoutError(timeoutMs, tail(text)));
       } else if (code !== 0) {
-        reject(
-          new Error(
-            `failed to run the VM: qemu-system-x86_64 exited with ${code ?? signal}. Console tail:\n${tail(text)}`,
-          ),
-        );
+        reject(new Error(`failed to run the VM: qemu-system-x86_64 exited with ${code ?? signal}. Console tail:\n${tail(text)}`));
       } else {
         resolvePromise(text);
       }
@@ -197,8 +188,10 @@ function runQemu(
 // SeaBIOS and the serial line add terminal escapes and carriage returns that
 // only get in the way of matching script output.
 function cleanConsole(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\x1bc/g, '').replace(/\r/g, '');
+  return text
+    .replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '')
+    .replace(/\x1bc/g, '')
+    .replace(/\r/g, '');
 }
 
 function tail(text: string): string {

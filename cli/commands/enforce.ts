@@ -1,0 +1,174 @@
+// sabpf enforce: standalone mode. Loads the BPF programs, applies the
+// policies of files or folders to the containers a containers file declares,
+// and records decisions to the audit trail. Needs no cluster.
+
+import { readdirSync, statSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { hasErrors } from '../../compiler/diagnostics.js';
+import type { Policy } from '../../compiler/types.js';
+import { AuditWriter } from '../../enforcer/audit/index.js';
+import { readContainersFile } from '../../enforcer/core/containers-file.js';
+import { Enforcer } from '../../enforcer/core/enforcer.js';
+import { preflight } from '../../enforcer/core/preflight.js';
+import { loadPrograms, removePins } from '../../enforcer/kernel/index.js';
+import { loadFiles, printDiagnostics, UsageError } from '../io.js';
+
+export const enforceHelp = `Usage: sabpf enforce --policies PATH... --containers FILE [options]
+       sabpf enforce --unload [--pin-root DIR]
+
+Loads the sabpf BPF LSM programs, attaches them to the cgroup of each
+container declared in FILE, and enforces the policies that select it. Runs
+until SIGTERM or SIGINT; SIGHUP re-reads the policies and containers. The
+programs stay pinned when the enforcer exits, so enforcement continues and a
+restarted enforcer adopts them.
+
+Options:
+      --policies PATH    policy file or folder of *.yaml files; repeat for several (required)
+      --containers FILE  YAML list of containers: namespace, pod, container, labels, cgroupPath (required)
+      --audit-dir DIR    audit trail folder (default /var/log/sabpf)
+      --pin-root DIR     bpffs folder for pinned programs, maps and links (default /sys/fs/bpf/sabpf)
+      --mode MODE        auto (default), cgroup (BPF_LSM_CGROUP, Linux 6.0+) or global (lsm/ programs, 5.7+)
+      --objects DIR      folder with sabpf.bpf.o and sabpf-global.bpf.o (default enforcer/bpf)
+      --node NAME        node name in audit records (default: the containers file's node, else the host name)
+      --once             apply, then exit and leave the programs enforcing
+      --unload           detach every sabpf program and remove all pins, then exit
+  -h, --help             show this help
+
+Exit status: 0 on a clean stop, 1 on invalid policies or containers, 3 when
+a kernel feature is missing (named in the message), 2 on a usage error.`;
+
+export async function enforceCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      policies: { type: 'string', multiple: true },
+      containers: { type: 'string' },
+      'audit-dir': { type: 'string', default: '/var/log/sabpf' },
+      'pin-root': { type: 'string', default: '/sys/fs/bpf/sabpf' },
+      mode: { type: 'string', default: 'auto' },
+      objects: { type: 'string' },
+      node: { type: 'string' },
+      once: { type: 'boolean' },
+      unload: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(`${enforceHelp}\n`);
+    return 0;
+  }
+  const logger = pino({ name: 'sabpf-enforcer' }, pino.destination(2));
+  if (values.unload) {
+    removePins(values['pin-root']);
+    logger.info({ pinRoot: values['pin-root'] }, 'removed every sabpf pin: enforcement ended');
+    return 0;
+  }
+  if (!values.policies?.length) throw new UsageError('missing --policies; give policy files or folders');
+  if (!values.containers) throw new UsageError('missing --containers; give the containers file');
+  if (!['auto', 'cgroup', 'global'].includes(values.mode))
+    throw new UsageError(`invalid --mode ${values.mode}; use auto, cgroup or global`);
+
+  const readPolicies = (): Policy[] | undefined => {
+    const result = loadFiles(expandPolicyPaths(values.policies ?? []), true);
+    printDiagnostics(result.diagnostics);
+    return hasErrors(result.diagnostics) ? undefined : result.policies;
+  };
+  const policies = readPolicies();
+  if (!policies) return 1;
+  const declared = readContainersFile(values.containers);
+
+  // Never report enforcement that is not happening: stop on a missing kernel feature.
+  const checks = preflight();
+  if (!checks.ok) {
+    for (const problem of checks.problems) logger.error({ problem }, 'kernel feature missing');
+    process.stderr.write(`sabpf enforce: cannot enforce on this kernel:\n${checks.problems.map((p) => `  - ${p}`).join('\n')}\n`);
+    return 3;
+  }
+  const mode = values.mode === 'auto' ? checks.mode : (values.mode as 'cgroup' | 'global');
+
+  const node = values.node ?? declared.node ?? hostname();
+  const registry = new Registry();
+  const kernel = loadPrograms({ mode, pinRoot: values['pin-root'], ...(values.objects ? { objectDir: values.objects } : {}) });
+  const audit = await AuditWriter.open({ directory: values['audit-dir'], node, registry, logger });
+  const enforcer = new Enforcer({ kernel, node, logger, audit, registry });
+  await enforcer.start();
+
+  let current = { policies, containers: declared.containers };
+  for (const policy of policies) await enforcer.upsertPolicy({ policy });
+  for (const container of declared.containers) await enforcer.upsertContainer(container);
+  await enforcer.finishInitialSync();
+  reportStatus(enforcer, logger);
+
+  const shutdown = async (reason: string): Promise<void> => {
+    await enforcer.stop();
+    await audit.close(`enforcer stopped: ${reason}`);
+  };
+  if (values.once) {
+    await shutdown('--once');
+    return 0;
+  }
+
+  return new Promise<number>((resolve) => {
+    process.on('SIGHUP', () => {
+      void (async () => {
+        const next = readPolicies();
+        if (!next) {
+          logger.error('reload rejected: invalid policies; the previous ones stay in force');
+          return;
+        }
+        let containers;
+        try {
+          containers = readContainersFile(values.containers as string).containers;
+        } catch (err) {
+          logger.error({ err }, 'reload rejected: invalid containers file; the previous one stays in force');
+          return;
+        }
+        await applyDiff(enforcer, current, { policies: next, containers });
+        current = { policies: next, containers };
+        reportStatus(enforcer, logger);
+        logger.info('reloaded policies and containers');
+      })();
+    });
+    const stop = (signal: string): void => {
+      void shutdown(signal).then(() => resolve(0));
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+    logger.info({ policies: policies.length, containers: declared.containers.length }, 'enforcing; send SIGHUP to reload, SIGTERM to stop');
+  });
+}
+
+type Desired = { policies: Policy[]; containers: { cgroupPath: string }[] };
+
+async function applyDiff(
+  enforcer: Enforcer,
+  before: Desired,
+  after: Desired & { containers: Parameters<Enforcer['upsertContainer']>[0][] },
+): Promise<void> {
+  const keep = new Set(after.policies.map((p) => `${p.namespace}/${p.name}`));
+  for (const policy of after.policies) await enforcer.upsertPolicy({ policy });
+  for (const policy of before.policies)
+    if (!keep.has(`${policy.namespace}/${policy.name}`)) await enforcer.deletePolicy(policy.namespace, policy.name);
+  const paths = new Set(after.containers.map((c) => c.cgroupPath));
+  for (const container of after.containers) await enforcer.upsertContainer(container);
+  for (const container of before.containers) if (!paths.has(container.cgroupPath)) await enforcer.deleteContainer(container.cgroupPath);
+}
+
+function reportStatus(enforcer: Enforcer, logger: pino.Logger): void {
+  for (const status of enforcer.status()) logger.info(status, 'policy status');
+}
+
+/** Expands folders into their *.yaml and *.yml files, sorted. */
+function expandPolicyPaths(paths: string[]): string[] {
+  return paths.flatMap((path) => {
+    if (!statSync(path, { throwIfNoEntry: false })?.isDirectory()) return [path];
+    return readdirSync(path)
+      .filter((name) => /\.ya?ml$/u.test(name))
+      .sort()
+      .map((name) => join(path, name));
+  });
+}

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0) */
+/*
+ * Definitions every sabpf program needs: kernel types (CO-RE, vmlinux.h),
+ * libbpf helpers, the contract in sabpf.h, and what "allow" and "deny" mean
+ * for the attach mode this object is built for.
+ */
+#ifndef SABPF_COMMON_H
+#define SABPF_COMMON_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+
+#include "sabpf.h"
+
+/*
+ * Attach modes. The default object attaches each program to a container's
+ * cgroup (BPF_LSM_CGROUP, kernel 6.0+): the kernel runs it only for tasks and
+ * sockets of that cgroup, and turns a return of 0 into EPERM. Built with
+ * -DSABPF_GLOBAL, the same programs attach to the hook for every task of the
+ * node (BPF_LSM_MAC) and must return 0 or a negative errno themselves.
+ */
+#ifdef SABPF_GLOBAL
+#define SABPF_LSM(hook) SEC("lsm/" #hook)
+#define SABPF_ALLOW 0
+#define SABPF_DENY (-1) /* -EPERM */
+#else
+#define SABPF_LSM(hook) SEC("lsm_cgroup/" #hook)
+#define SABPF_ALLOW 1
+#define SABPF_DENY 0
+#endif
+
+/* UAPI macros that vmlinux.h does not carry (it only has types and enums). */
+#define FMODE_READ 0x1
+#define FMODE_WRITE 0x2
+#define AF_INET 2
+#define AF_INET6 10
+#define AF_PACKET 17
+
+/*
+ * container_of whose member offset is relocated against the running kernel,
+ * so a struct mount that changed layout still resolves.
+ */
+#define sabpf_container_of(ptr, type, member)                                  \
+	((type *)((void *)(ptr) - bpf_core_field_offset(type, member)))
+
+#endif /* SABPF_COMMON_H */

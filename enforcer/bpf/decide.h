@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0) */
+/*
+ * Config lookup for an operation, and the policies' decision on it. The
+ * decision is the one stated in sabpf.h. compiler/decide.ts computes the same
+ * thing in user space, so the two must stay in step.
+ */
+#ifndef SABPF_DECIDE_H
+#define SABPF_DECIDE_H
+
+#include "maps.h"
+
+static __always_inline void sabpf_count(__u32 counter)
+{
+	__u64 *n = bpf_map_lookup_elem(&sabpf_counters, &counter);
+
+	/* A per-CPU slot sees one run at a time, so no atomic is needed. */
+	if (n)
+		*n += 1;
+}
+
+/*
+ * The config of the current task's cgroup, or of its nearest ancestor that
+ * has one (a container's processes may sit in child cgroups of the cgroup
+ * the enforcer configured). *cgid receives the task's own cgroup id.
+ */
+static __always_inline struct sabpf_config *sabpf_config_current(__u64 *cgid)
+{
+	struct sabpf_config *cfg;
+	__u64 id;
+	int level;
+
+	*cgid = bpf_get_current_cgroup_id();
+	cfg = bpf_map_lookup_elem(&sabpf_configs, cgid);
+	if (cfg)
+		return cfg;
+
+	/* Deepest ancestor first. Levels below the task's own return 0. */
+	for (level = SABPF_MAX_CGROUP_LEVELS - 1; level >= 0; level--) {
+		id = bpf_get_current_ancestor_cgroup_id(level);
+		if (!id || id == *cgid)
+			continue;
+		cfg = bpf_map_lookup_elem(&sabpf_configs, &id);
+		if (cfg)
+			return cfg;
+	}
+	return 0;
+}
+
+#ifndef SABPF_GLOBAL
+/*
+ * The config of a socket's cgroup or its nearest configured ancestor. In
+ * cgroup mode the kernel runs a socket hook's programs by the cgroup the
+ * socket was created in, not by the acting task's, so the config must come
+ * from the same place. Needs the 5.15+ layout of sock_cgroup_data, which
+ * every kernel with BPF_LSM_CGROUP has.
+ */
+static __always_inline struct sabpf_config *sabpf_config_socket(struct socket *sock)
+{
+	struct cgroup *cg = BPF_CORE_READ(sock, sk, sk_cgrp_data.cgroup);
+	struct sabpf_config *cfg;
+	struct cgroup_subsys_state *css;
+	__u64 id;
+	int i;
+
+	for (i = 0; i < SABPF_MAX_CGROUP_LEVELS && cg; i++) {
+		id = BPF_CORE_READ(cg, kn, id);
+		cfg = bpf_map_lookup_elem(&sabpf_configs, &id);
+		if (cfg)
+			return cfg;
+		css = BPF_CORE_READ(cg, self.parent);
+		cg = css ? BPF_CORE_READ(css, cgroup) : 0;
+	}
+	return 0;
+}
+#endif
+
+/*
+ * What a program returns when it finds no config. Attached to a cgroup it
+ * fails closed: the enforcer writes the config before attaching, so a miss
+ * means the map was tampered with or cleared. Globally attached, no config
+ * means a task the enforcer does not confine.
+ */
+static __always_inline int sabpf_no_config(void)
+{
+#ifdef SABPF_GLOBAL
+	return SABPF_ALLOW;
+#else
+	sabpf_count(SABPF_COUNTER_NO_CONFIG);
+	return SABPF_DENY;
+#endif
+}
+
+/* Strength of a decision against an operation: larger is stronger. */
+enum sabpf_outcome_kind {
+	SABPF_OUTCOME_ALLOW = 0,    /* allowed, nothing to record */
+	SABPF_OUTCOME_AUDIT = 1,    /* allowed, recorded for an audit action */
+	SABPF_OUTCOME_DENY = 2,	    /* denied by a policy in audit mode: allowed */
+	SABPF_OUTCOME_ENFORCED = 3, /* denied: EPERM */
+};
+
+struct sabpf_outcome {
+	__u32 kind;   /* enum sabpf_outcome_kind */
+	__u32 policy; /* bit index of the deciding policy */
+	__u32 flags;  /* SABPF_EVENT_* */
+	__u32 access; /* enum sabpf_access that decided */
+};
+
+/*
+ * Index of the lowest set bit of a non-zero mask: the number of bits below
+ * it, counted without branches. Branches here would multiply the paths the
+ * verifier walks for every decision of a program.
+ */
+static __always_inline __u32 sabpf_lowest_bit(__u32 mask)
+{
+	__u32 x = (mask & -mask) - 1;
+
+	x = x - ((x >> 1) & 0x55555555);
+	x = (x & 0x33333333) + ((x >> 2) & 0x33333333);
+	x = (x + (x >> 4)) & 0x0f0f0f0f;
+	return ((x * 0x01010101) >> 24) & 31;
+}
+
+/*
+ * Decides one access from the OR'ed rule masks v and the section postures:
+ *   pol_deny  = D | (PD & ~(A|L))
+ *   pol_audit = (A & ~D) | (PA & ~(D|A|L))
+ */
+static __always_inline struct sabpf_outcome sabpf_decide(const struct sabpf_config *cfg,
+							  __u32 section,
+							  const struct sabpf_verdict *v,
+							  __u32 access)
+{
+	struct sabpf_outcome o = {.access = access};
+	__u32 pd = 0, pa = 0, pol_deny, pol_audit, mask, bit;
+
+	if (section < SABPF_SECTIONS) {
+		pd = cfg->posture_deny[section];
+		pa = cfg->posture_audit[section];
+	}
+	pol_deny = v->deny | (pd & ~(v->audit | v->allow));
+	pol_audit = (v->audit & ~v->deny) | (pa & ~(v->deny | v->audit | v->allow));
+
+	/* Deny wins, and an enforcing policy's denial is the one that decides. */
+	if (pol_deny) {
+		mask = pol_deny & cfg->enforce;
+		o.kind = mask ? SABPF_OUTCOME_ENFORCED : SABPF_OUTCOME_DENY;
+		o.flags = mask ? SABPF_EVENT_ENFORCED : 0;
+		if (!mask)
+			mask = pol_deny;
+		bit = sabpf_lowest_bit(mask);
+		o.policy = bit;
+		if (!(v->deny & (1u << bit)))
+			o.flags |= SABPF_EVENT_POSTURE;
+		return o;
+	}
+
+	if (pol_audit) {
+		bit = sabpf_lowest_bit(pol_audit);
+		o.kind = SABPF_OUTCOME_AUDIT;
+		o.policy = bit;
+		o.flags = SABPF_EVENT_AUDIT;
+		if (!(v->audit & ~v->deny & (1u << bit)))
+			o.flags |= SABPF_EVENT_POSTURE;
+	}
+	return o;
+}
+
+/* Returns the stronger of two outcomes (the first one on a tie). */
+static __always_inline struct sabpf_outcome sabpf_stronger(struct sabpf_outcome a,
+							    struct sabpf_outcome b)
+{
+	return b.kind > a.kind ? b : a;
+}
+
+/* Counts the outcome and turns it into the program's return value. */
+static __always_inline int sabpf_verdict_of(const struct sabpf_outcome *o)
+{
+	if (o->kind >= SABPF_OUTCOME_DENY)
+		sabpf_count(SABPF_COUNTER_DENIED);
+	else if (o->kind == SABPF_OUTCOME_AUDIT)
+		sabpf_count(SABPF_COUNTER_AUDITED);
+	return o->kind == SABPF_OUTCOME_ENFORCED ? SABPF_DENY : SABPF_ALLOW;
+}
+
+#endif /* SABPF_DECIDE_H */

@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0) */
+/*
+ * Every map of the sabpf programs. The maps that carry policy, counters and
+ * events are pinned by name (libbpf pin_root_path, set by the loader to
+ * <pin root>/maps), so an enforcer restart and the cgroup and global objects
+ * share one copy. The scratch maps belong to one loaded object.
+ */
+#ifndef SABPF_MAPS_H
+#define SABPF_MAPS_H
+
+#include "common.h"
+
+/*
+ * Key: cgroup id (kernfs node id, the inode number of the cgroup directory).
+ * Value: the container's config. Written before any program is attached to
+ * the cgroup, removed after the last one is detached.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct sabpf_config);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sabpf_configs SEC(".maps");
+
+/*
+ * Key: {slot, parent node id, one component name NUL padded}.
+ * Value: the node's id and its rule masks per scope and access.
+ * The rules of a trie's root directory itself ("/", "/**", "/*") live at the
+ * key {slot, root id, ""}: no real component is empty, so that key never
+ * collides with a child. Not preallocated: most slots hold few nodes.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 1 << 20);
+	__type(key, struct sabpf_node_key);
+	__type(value, struct sabpf_node);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sabpf_nodes SEC(".maps");
+
+/*
+ * Key: {slot, source executable id, table}.
+ * Value: __u32 root node id of the trie holding that executable's fromSource
+ * rules for that table.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct sabpf_source_root_key);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sabpf_source_roots SEC(".maps");
+
+/*
+ * Key: {prefixlen, slot, op, proto, IPv6 or IPv4-mapped address}. The first
+ * 64 bits (slot, op, proto, pad) are always part of the prefix.
+ * Value: the net node id and which port prefix lengths it has in sabpf_ports.
+ * LPM tries must not be preallocated.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 65536);
+	__type(key, struct sabpf_net_key);
+	__type(value, struct sabpf_net_prefix);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sabpf_net_prefixes SEC(".maps");
+
+/*
+ * Key: {slot, net node id, port prefix length, port >> (16 - length)}.
+ * Value: rule masks of the port block.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 262144);
+	__type(key, struct sabpf_port_key);
+	__type(value, struct sabpf_verdict);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sabpf_ports SEC(".maps");
+
+/* Key: enum sabpf_counter. Value: per-CPU count since the map was created. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SABPF_COUNTERS);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sabpf_counters SEC(".maps");
+
+/*
+ * Records of struct sabpf_event (about 8 KiB each): 4 MiB holds about 500
+ * before the consumer must catch up. The loader may resize it before load.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sabpf_events SEC(".maps");
+
+/*
+ * Scratch space, per CPU, for one program run. Programs run with migration
+ * disabled, the hooks run in process context, and the trampoline never runs
+ * a program nested in itself on one CPU. On a kernel that only preempts at
+ * voluntary points (Debian's default), one run therefore owns its CPU's
+ * entries from start to finish.
+ * NOTE: with full preemption (preempt=full, PREEMPT_RT) a run of one hook's
+ * program can be preempted by another task running a different hook's
+ * program on the same CPU, which would overwrite these entries. Per-hook
+ * entries or task-local storage would be needed there.
+ */
+
+/* Indexes of sabpf_path_stacks. */
+enum sabpf_stack_index {
+	SABPF_STACK_TARGET = 0, /* the file or binary being checked */
+	SABPF_STACK_EXE = 1,	/* the acting task's executable */
+	SABPF_STACKS = 2,
+};
+
+/*
+ * Key: enum sabpf_stack_index. Value: pointers to the NUL-terminated names
+ * (dentry d_name.name) of a path's components, leaf first. Valid only during
+ * the program run that filled them (the dentries are pinned by the open file).
+ */
+struct sabpf_path_stack {
+	__u64 name[SABPF_MAX_DEPTH];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SABPF_STACKS);
+	__type(key, __u32);
+	__type(value, struct sabpf_path_stack);
+} sabpf_path_stacks SEC(".maps");
+
+/* A walked path: its components are in sabpf_path_stacks at the same index. */
+struct sabpf_walk {
+	__u32 depth;	 /* components collected, leaf first */
+	__u32 truncated; /* more than SABPF_MAX_DEPTH components: unusable */
+	__u32 ready;	 /* depth and stack hold this walk (walks are lazy) */
+	__u32 done;	 /* the walk reached a root */
+};
+
+/* Masks that a trie lookup gathered, per access. */
+struct sabpf_match {
+	struct sabpf_verdict acc[SABPF_ACCESSES];
+	__u32 exact;	 /* the whole path has a node */
+	__u32 source_id; /* the final node's source_id, when exact */
+};
+
+/* Indexes of sabpf_run.match. */
+enum sabpf_match_index {
+	SABPF_MATCH_TARGET = 0, /* rules for the target path */
+	SABPF_MATCH_SOURCE = 1, /* the acting executable in the source trie */
+	SABPF_MATCHES = 2,
+};
+
+/*
+ * State of one program run, shared with its bpf_loop callbacks. It lives in
+ * a map, not on the BPF stack, for the verifier's sake: kernels before 6.7
+ * verify a callback as if it ran once, so loop state kept on the stack looks
+ * constant to them (a depth of 0, masks of 0), and the verifier then removes
+ * as dead every branch it never saw taken. Map values are unknown to it.
+ */
+struct sabpf_run {
+	struct sabpf_walk walk[SABPF_STACKS];
+	struct sabpf_match match[SABPF_MATCHES];
+
+	/* Dentry walk: where the walk is and where it stops. */
+	__u64 dentry, mnt, root_dentry, root_mnt;
+	__u32 walk_stack;
+
+	/* Trie lookup: which walk, into which match, from which directory node. */
+	__u32 lookup_stack;
+	__u32 lookup_match;
+	__u32 lookup_slot;
+	__u32 lookup_parent;
+	/* CHILDREN masks of that directory: they apply to its direct entries. */
+	struct sabpf_verdict children[SABPF_ACCESSES];
+
+	/* Spelling a path for an event. */
+	__u32 spell_stack;
+	__u32 spell_off;
+};
+
+/* Key: 0. Value: the state of the run on this CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sabpf_run);
+} sabpf_runs SEC(".maps");
+
+/* Key: 0. Value: the trie key being looked up (too large for the BPF stack). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sabpf_node_key);
+} sabpf_node_key_scratch SEC(".maps");
+
+/*
+ * Key: 0. Value: a path being spelled for an event. Twice PATH_MAX so a
+ * component appended at any offset below PATH_MAX stays inside the buffer,
+ * which is what lets the verifier accept a variable write offset.
+ */
+struct sabpf_path_text {
+	char text[2 * SABPF_PATH_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sabpf_path_text);
+} sabpf_path_text_scratch SEC(".maps");
+
+#endif /* SABPF_MAPS_H */

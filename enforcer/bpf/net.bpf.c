@@ -1,0 +1,220 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0)
+/*
+ * Network hooks: socket_connect and socket_bind for TCP and UDP over IPv4
+ * and IPv6, socket_create for raw and packet sockets. Included by
+ * sabpf.bpf.c, not an object of its own.
+ *
+ * Not checked, by design of the hook set: unix sockets and other families
+ * (no addresses to match), protocols other than TCP and UDP on inet sockets
+ * (ping sockets, SCTP: allowed), and datagrams sent with sendto(2) on an
+ * unconnected UDP socket (socket_sendmsg is not hooked).
+ */
+#include <bpf/bpf_endian.h>
+
+#include "event.h"
+
+#define SABPF_SOCK_TYPE_MASK 0xf /* type bits of socket(2)'s type argument */
+#define SABPF_SIN6_MIN_LEN 24	 /* SIN6_LEN_RFC2133: what the kernel accepts */
+
+/* An address and port in the form the net rules are keyed by. */
+struct sabpf_sockaddr {
+	__u8 addr[16]; /* IPv6, or IPv4 mapped to ::ffff:a.b.c.d */
+	__u16 port;    /* host byte order */
+	__u8 family;
+	__u8 pad;
+};
+
+/*
+ * Reads the sockaddr of a connect or bind. Returns -1 for what the kernel
+ * itself rejects or that carries no address (AF_UNSPEC connect disconnects):
+ * those are allowed. bind(AF_UNSPEC) on an IPv4 socket binds INADDR_ANY like
+ * AF_INET does, so it is read as AF_INET.
+ */
+static __always_inline int sabpf_read_sockaddr(struct sockaddr *address, int addrlen,
+					       __u16 sk_family, __u32 op,
+					       struct sabpf_sockaddr *out)
+{
+	struct sockaddr_in6 sin6 = {};
+	struct sockaddr_in sin = {};
+	__u16 family = 0;
+
+	bpf_probe_read_kernel(&family, sizeof(family), &address->sa_family);
+	if (family == 0 && op == SABPF_NET_BIND && sk_family == AF_INET)
+		family = AF_INET;
+
+	/* The kernel copied the sockaddr into a sockaddr_storage: reads stay inside it. */
+	if (family == AF_INET) {
+		if (addrlen < (int)sizeof(sin))
+			return -1;
+		bpf_probe_read_kernel(&sin, sizeof(sin), address);
+		out->addr[10] = 0xff;
+		out->addr[11] = 0xff;
+		__builtin_memcpy(&out->addr[12], &sin.sin_addr.s_addr, 4);
+		out->port = bpf_ntohs(sin.sin_port);
+		out->family = AF_INET;
+		return 0;
+	}
+	if (family == AF_INET6) {
+		if (addrlen < SABPF_SIN6_MIN_LEN)
+			return -1;
+		bpf_probe_read_kernel(&sin6, SABPF_SIN6_MIN_LEN, address);
+		__builtin_memcpy(out->addr, &sin6.sin6_addr, 16);
+		out->port = bpf_ntohs(sin6.sin6_port);
+		out->family = AF_INET6;
+		return 0;
+	}
+	return -1;
+}
+
+/* ORs the masks of every port block of net node prefix that holds port. */
+static __always_inline void sabpf_add_ports(__u32 slot, const struct sabpf_net_prefix *prefix,
+					    __u16 port, struct sabpf_verdict *v)
+{
+	struct sabpf_port_key key = {.slot = slot, .net_id = prefix->id};
+	struct sabpf_verdict *block;
+	__u32 n;
+
+#pragma unroll
+	for (n = 0; n <= 16; n++) {
+		if (!(prefix->port_plen_mask & (1u << n)))
+			continue;
+		key.plen = n;
+		key.port_prefix = n ? (__u32)port >> (16 - n) : 0;
+		block = bpf_map_lookup_elem(&sabpf_ports, &key);
+		if (block) {
+			v->deny |= block->deny;
+			v->audit |= block->audit;
+			v->allow |= block->allow;
+		}
+	}
+}
+
+/* Records a network decision. */
+static __always_inline void sabpf_net_event(__u32 hook, const struct sabpf_outcome *o,
+					    __u32 op, __u8 proto, const struct sabpf_sockaddr *a)
+{
+	struct sabpf_run *run = sabpf_run_get();
+	struct sabpf_event *e;
+
+	/* No path was walked in this run: the executable must be walked afresh. */
+	if (run)
+		sabpf_run_reset(run);
+	e = bpf_ringbuf_reserve(&sabpf_events, sizeof(*e), 0);
+	if (!e) {
+		sabpf_count(SABPF_COUNTER_EVENTS_DROPPED);
+		return;
+	}
+	sabpf_event_fill(e, hook, o);
+	e->net_op = op;
+	e->proto = proto;
+	e->family = a->family;
+	e->port = a->port;
+	__builtin_memcpy(e->addr, a->addr, sizeof(e->addr));
+	bpf_ringbuf_submit(e, 0);
+}
+
+static __always_inline struct sabpf_config *sabpf_config_of(struct socket *sock)
+{
+#ifdef SABPF_GLOBAL
+	__u64 cgid;
+
+	return sabpf_config_current(&cgid);
+#else
+	return sabpf_config_socket(sock);
+#endif
+}
+
+/* connect(2) and bind(2) of a TCP or UDP socket. */
+static __always_inline int sabpf_check_addr(struct socket *sock, struct sockaddr *address,
+					    int addrlen, __u32 op, __u32 hook)
+{
+	struct sabpf_net_key key = {.prefixlen = 64 + 128};
+	struct sabpf_net_prefix *prefix;
+	struct sabpf_sockaddr a = {};
+	struct sabpf_verdict v = {};
+	struct sabpf_config *cfg;
+	struct sabpf_outcome o;
+	__u16 sk_family;
+	__u16 proto;
+
+	/* The container's config. Without one, the attach mode decides. */
+	cfg = sabpf_config_of(sock);
+	if (!cfg)
+		return sabpf_no_config();
+	if (!(cfg->hooks & hook))
+		return SABPF_ALLOW;
+
+	/* Only TCP and UDP over IPv4 and IPv6 have rules. */
+	sk_family = BPF_CORE_READ(sock, sk, __sk_common.skc_family);
+	if (sk_family != AF_INET && sk_family != AF_INET6)
+		return SABPF_ALLOW;
+	proto = BPF_CORE_READ(sock, sk, sk_protocol);
+	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
+		return SABPF_ALLOW;
+	if (sabpf_read_sockaddr(address, addrlen, sk_family, op, &a) < 0)
+		return SABPF_ALLOW;
+
+	/* Longest prefix for the address, then its port blocks. */
+	key.slot = cfg->slot;
+	key.op = op;
+	key.proto = proto;
+	__builtin_memcpy(key.addr, a.addr, sizeof(key.addr));
+	prefix = bpf_map_lookup_elem(&sabpf_net_prefixes, &key);
+	if (prefix)
+		sabpf_add_ports(cfg->slot, prefix, a.port, &v);
+
+	/* Decide, record, answer. */
+	o = sabpf_decide(cfg, SABPF_SECTION_NETWORK, &v, 0);
+	if (o.kind != SABPF_OUTCOME_ALLOW)
+		sabpf_net_event(hook, &o, op, proto, &a);
+	return sabpf_verdict_of(&o);
+}
+
+SABPF_LSM(socket_connect)
+int BPF_PROG(sabpf_socket_connect, struct socket *sock, struct sockaddr *address, int addrlen)
+{
+	return sabpf_check_addr(sock, address, addrlen, SABPF_NET_CONNECT,
+				SABPF_HOOK_SOCKET_CONNECT);
+}
+
+SABPF_LSM(socket_bind)
+int BPF_PROG(sabpf_socket_bind, struct socket *sock, struct sockaddr *address, int addrlen)
+{
+	return sabpf_check_addr(sock, address, addrlen, SABPF_NET_BIND, SABPF_HOOK_SOCKET_BIND);
+}
+
+/*
+ * socket(2): raw IPv4/IPv6 sockets and packet sockets, which bypass the
+ * connect and bind checks. Sockets the kernel makes for itself are skipped.
+ */
+SABPF_LSM(socket_create)
+int BPF_PROG(sabpf_socket_create, int family, int type, int protocol, int kern)
+{
+	struct sabpf_sockaddr a = {.family = family};
+	const struct sabpf_verdict *v;
+	struct sabpf_config *cfg;
+	struct sabpf_outcome o;
+	__u64 cgid;
+
+	/* Only user sockets of the raw and packet kinds have rules. */
+	if (kern)
+		return SABPF_ALLOW;
+	if (family != AF_INET && family != AF_INET6 && family != AF_PACKET)
+		return SABPF_ALLOW;
+	if (family != AF_PACKET && (type & SABPF_SOCK_TYPE_MASK) != SOCK_RAW)
+		return SABPF_ALLOW;
+
+	/* The container's config. Without one, the attach mode decides. */
+	cfg = sabpf_config_current(&cgid);
+	if (!cfg)
+		return sabpf_no_config();
+	if (!(cfg->hooks & SABPF_HOOK_SOCKET_CREATE))
+		return SABPF_ALLOW;
+
+	/* Decide on the config's raw or packet masks, record, answer. */
+	v = family == AF_PACKET ? &cfg->packet_socket : &cfg->raw_socket;
+	o = sabpf_decide(cfg, SABPF_SECTION_NETWORK, v, 0);
+	if (o.kind != SABPF_OUTCOME_ALLOW)
+		sabpf_net_event(SABPF_HOOK_SOCKET_CREATE, &o, 0, type & SABPF_SOCK_TYPE_MASK, &a);
+	return sabpf_verdict_of(&o);
+}

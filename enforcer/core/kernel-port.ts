@@ -1,0 +1,25 @@
+// The part of the kernel API (enforcer/kernel) the enforcer core uses. The
+// real implementation is KernelPrograms; unit tests of the core's logic use
+// an in-memory model, and the VM tests use the real kernel.
+
+import type { HookName } from '../../compiler/layout.js';
+import type { ContainerLinks, EventSubscription, MapName, SabpfEvent } from '../kernel/index.js';
+
+export interface KernelPort {
+  readonly mode: 'cgroup' | 'global';
+  updateElems(map: MapName, entries: ReadonlyArray<readonly [Buffer, Buffer]>, flags?: number): number;
+  deleteElem(map: MapName, key: Buffer): boolean;
+  lookupElem(map: MapName, key: Buffer): Buffer | null;
+  keys(map: MapName): Buffer[];
+  setConfig(id: bigint, config: Buffer): void;
+  deleteConfig(id: bigint): boolean;
+  attachContainer(cgroupPath: string, hooks: readonly HookName[]): ContainerLinks;
+  attachGlobal(): ContainerLinks;
+  adoptContainer(id: bigint): ContainerLinks;
+  pinnedContainers(): bigint[];
+  detach(links: ContainerLinks): void;
+  release(links: ContainerLinks): void;
+  subscribe(onEvent: (event: SabpfEvent) => void, onError?: (err: Error) => void): EventSubscription;
+  counters(): Record<'eventsDropped' | 'pathTruncated' | 'noConfig' | 'denied' | 'audited', bigint>;
+  close(): void;
+}

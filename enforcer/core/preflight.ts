@@ -1,0 +1,69 @@
+// Startup checks: the kernel features enforcement depends on. A missing
+// feature is named with what to do about it, and the enforcer exits
+// non-zero rather than report enforcement that is not happening.
+
+import { existsSync, readFileSync } from 'node:fs';
+import { release } from 'node:os';
+
+export interface PreflightResult {
+  ok: boolean;
+  /** One line per missing feature: what is missing and how to fix it. */
+  problems: string[];
+  kernelRelease: string;
+  /** cgroup: BPF_LSM_CGROUP (6.0+); global: lsm/ programs with a per-cgroup lookup (5.7 to 5.19). */
+  mode: 'cgroup' | 'global';
+}
+
+export interface PreflightPaths {
+  lsm: string;
+  btf: string;
+  mounts: string;
+}
+
+const DEFAULT_PATHS: PreflightPaths = {
+  lsm: '/sys/kernel/security/lsm',
+  btf: '/sys/kernel/btf/vmlinux',
+  mounts: '/proc/self/mounts',
+};
+
+/** Checks BPF LSM, BTF, cgroup2, bpffs and the kernel version. */
+export function preflight(kernelRelease: string = release(), paths: PreflightPaths = DEFAULT_PATHS): PreflightResult {
+  const problems: string[] = [];
+  const version = /^(\d+)\.(\d+)/u.exec(kernelRelease);
+  const major = Number(version?.[1] ?? 0);
+  const minor = Number(version?.[2] ?? 0);
+  const atLeast = (m: number, n: number): boolean => major > m || (major === m && minor >= n);
+
+  if (!atLeast(5, 7)) {
+    problems.push(`kernel ${kernelRelease} is older than 5.7, which added BPF LSM programs; upgrade the node's kernel`);
+  }
+
+  if (!existsSync(paths.lsm)) {
+    problems.push(
+      `${paths.lsm} is missing: securityfs is not mounted; mount it with "mount -t securityfs securityfs /sys/kernel/security"`,
+    );
+  } else {
+    const lsms = readFileSync(paths.lsm, 'utf8').trim().split(',');
+    if (!lsms.includes('bpf')) {
+      problems.push(
+        `the BPF LSM is not active (active LSMs: ${lsms.join(',') || 'none'}); add "bpf" to the kernel command line's lsm= list, for example lsm=${[...lsms.filter(Boolean), 'bpf'].join(',')}`,
+      );
+    }
+  }
+
+  if (!existsSync(paths.btf)) {
+    problems.push(
+      `${paths.btf} is missing: the kernel has no BTF (CONFIG_DEBUG_INFO_BTF), which CO-RE programs need; use a kernel built with BTF`,
+    );
+  }
+
+  const mounts = existsSync(paths.mounts) ? readFileSync(paths.mounts, 'utf8') : '';
+  if (!/^\S+ \/sys\/fs\/cgroup cgroup2 /mu.test(mounts)) {
+    problems.push('cgroup v2 is not mounted at /sys/fs/cgroup; boot with the unified hierarchy (systemd.unified_cgroup_hierarchy=1)');
+  }
+  if (!/^\S+ \/sys\/fs\/bpf bpf /mu.test(mounts)) {
+    problems.push('bpffs is not mounted at /sys/fs/bpf, so programs cannot be pinned; mount it with "mount -t bpf bpf /sys/fs/bpf"');
+  }
+
+  return { ok: problems.length === 0, problems, kernelRelease, mode: atLeast(6, 0) ? 'cgroup' : 'global' };
+}

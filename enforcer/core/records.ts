@@ -1,0 +1,128 @@
+// Translation of a kernel event into a decision record: which container,
+// policy and rule. The kernel reports the deciding policy's bit; the rule is
+// found by replaying the operation through compiler/decide.ts, which tests
+// keep in agreement with the compiled tables.
+
+import type { CompiledProgram } from '../../compiler/compile.js';
+import { decide, type Operation } from '../../compiler/decide.js';
+import { EventFlag, Hook } from '../../compiler/layout.js';
+import { formatAddress } from '../../compiler/net.js';
+import type { Policy } from '../../compiler/types.js';
+import type { DecisionEvent } from '../audit/index.js';
+import type { SabpfEvent } from '../kernel/index.js';
+import type { DecisionRecord, NodeContainer } from './types.js';
+
+const AF_INET = 2;
+const AF_INET6 = 10;
+const AF_PACKET = 17;
+const SOCK_RAW = 3;
+
+export interface Resolved {
+  audit: DecisionEvent;
+  record: DecisionRecord;
+  /** The replayed decision names another policy than the kernel did: a bug worth a metric. */
+  mismatch: boolean;
+}
+
+/** Rebuilds the operation the kernel decided on, for the reference decision. */
+export function operationOf(event: SabpfEvent): Operation | undefined {
+  switch (event.hook) {
+    case Hook.fileOpen:
+      return { kind: 'open', path: event.path, access: event.access === 1 ? 'write' : 'read', executable: event.exe };
+    case Hook.exec:
+      return { kind: 'exec', path: event.path, executable: event.exe };
+    case Hook.socketConnect:
+    case Hook.socketBind:
+      return {
+        kind: event.hook === Hook.socketConnect ? 'connect' : 'bind',
+        protocol: event.proto === 17 ? 'udp' : 'tcp',
+        address: event.addr,
+        port: event.port,
+      };
+    case Hook.socketCreate:
+      return { kind: event.family === AF_PACKET ? 'packet-socket' : 'raw-socket' };
+    default:
+      return undefined;
+  }
+}
+
+/** Resolves a kernel event of `container`, whose program and selected policies are given. */
+export function resolveEvent(
+  event: SabpfEvent,
+  container: NodeContainer,
+  program: CompiledProgram,
+  selected: readonly Policy[],
+  node: string,
+): Resolved | undefined {
+  const operation = operationOf(event);
+  const ref = program.policies[event.policy];
+  if (!operation || !ref) return undefined;
+
+  const truncated = (event.flags & EventFlag.truncated) !== 0;
+  const replayed = decide(selected, operation);
+  const mismatch = !truncated && replayed.policy !== ref.policy;
+  let rule = 'posture';
+  if (!truncated && (event.flags & EventFlag.posture) === 0) rule = mismatch ? 'unknown' : (replayed.rule ?? 'unknown');
+  const reason = truncated ? 'path-truncated' : (event.flags & EventFlag.posture) !== 0 ? 'posture' : 'rule';
+
+  const context = {
+    namespace: container.namespace,
+    pod: container.pod,
+    container: container.container,
+    cgroupId: event.cgroupId.toString(),
+    pid: event.pid,
+    ppid: event.ppid,
+    uid: event.uid,
+    comm: event.comm,
+    executable: event.exe,
+    decision: event.decision === 1 ? ('deny' as const) : ('allow' as const),
+    enforced: (event.flags & EventFlag.enforced) !== 0,
+    mode: ref.mode,
+    policy: ref.policy,
+    rule,
+    severity: ref.severity,
+    message: ref.message ?? '',
+    reason: reason as 'rule' | 'posture' | 'path-truncated',
+  };
+
+  let detail: Pick<DecisionEvent, 'operation' | 'resource'> & { access?: 'read' | 'write' };
+  switch (operation.kind) {
+    case 'open':
+      detail = { operation: 'file-open', access: operation.access, resource: { path: operation.path } };
+      break;
+    case 'exec':
+      detail = { operation: 'exec', resource: { path: operation.path } };
+      break;
+    case 'connect':
+    case 'bind':
+      detail = {
+        operation: operation.kind,
+        resource: { address: formatAddress(operation.address), port: operation.port, protocol: operation.protocol },
+      };
+      break;
+    default:
+      detail = {
+        operation: 'socket-create',
+        resource: { family: familyName(event.family), type: event.proto === SOCK_RAW ? 'SOCK_RAW' : `type ${event.proto}` },
+      };
+  }
+
+  const audit = { ...context, ...detail } as DecisionEvent;
+  const record: DecisionRecord = {
+    time: new Date().toISOString(),
+    node,
+    ...context,
+    ...(container.podUid !== undefined ? { podUid: container.podUid } : {}),
+    operation: detail.operation,
+    ...(detail.access !== undefined ? { access: detail.access } : {}),
+    resource: detail.resource as unknown as Record<string, string | number>,
+  };
+  return { audit, record, mismatch };
+}
+
+function familyName(family: number): string {
+  if (family === AF_INET) return 'AF_INET';
+  if (family === AF_INET6) return 'AF_INET6';
+  if (family === AF_PACKET) return 'AF_PACKET';
+  return `family ${family}`;
+}

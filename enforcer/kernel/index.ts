@@ -1,0 +1,19 @@
+// The kernel side of the enforcer: the one module that talks to the native
+// addon. Everything else imports from here.
+export {
+  ALL_HOOKS,
+  HOOK_PROGRAMS,
+  KernelPrograms,
+  MAP_NAMES,
+  cgroupId,
+  defaultMode,
+  loadPrograms,
+  removePins,
+  type AttachMode,
+  type ContainerLinks,
+  type EventSubscription,
+  type LoadOptions,
+  type MapName,
+} from './programs.js';
+export { decodeEvent, type SabpfEvent } from './events.js';
+export { addonPath } from './addon.js';

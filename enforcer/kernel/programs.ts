@@ -1,0 +1,437 @@
+// Loading, pinning and attaching the sabpf BPF programs.
+//
+// Layout under the pin root (bpffs), which lets enforcement outlive the
+// enforcer process and a new process adopt it without reloading:
+//   <pinRoot>/maps/<map>                  policy maps, counters, events (libbpf pins)
+//   <pinRoot>/progs-<mode>/<program>      loaded programs of one attach mode
+//   <pinRoot>/links/<cgroup id>/<hook>    cgroup mode: one link per hook and container
+//   <pinRoot>/links/global/<hook>         global mode: one link per hook
+import { existsSync, mkdirSync, readdirSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
+import { release } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { COUNTERS, Counter, SIZE, type HookName } from '../../compiler/layout.js';
+import { loadAddon, type NativeAddon, type NativeBpfObject, type NativeRingBufferReader } from './addon.js';
+import { decodeEvent, type SabpfEvent } from './events.js';
+
+export type AttachMode = 'cgroup' | 'global';
+
+/** Programs of sabpf.bpf.c, by the hook they serve. */
+export const HOOK_PROGRAMS: Record<HookName, string> = {
+  fileOpen: 'sabpf_file_open',
+  exec: 'sabpf_bprm_check_security',
+  socketConnect: 'sabpf_socket_connect',
+  socketBind: 'sabpf_socket_bind',
+  socketCreate: 'sabpf_socket_create',
+};
+export const ALL_HOOKS = Object.keys(HOOK_PROGRAMS) as HookName[];
+
+export const MAP_NAMES = [
+  'sabpf_configs',
+  'sabpf_nodes',
+  'sabpf_source_roots',
+  'sabpf_net_prefixes',
+  'sabpf_ports',
+  'sabpf_counters',
+  'sabpf_events',
+] as const;
+export type MapName = (typeof MAP_NAMES)[number];
+
+export interface LoadOptions {
+  /** 'auto' picks cgroup on kernels 6.0+ (BPF_LSM_CGROUP), global before. Default 'auto'. */
+  mode?: AttachMode | 'auto';
+  /** bpffs directory of this node's sabpf state. Default /sys/fs/bpf/sabpf. */
+  pinRoot?: string;
+  /** Directory with sabpf.bpf.o and sabpf-global.bpf.o. Default $SABPF_BPF_DIR, else enforcer/bpf. */
+  objectDir?: string;
+  /** Ring buffer size in bytes, a power of two, used only when the maps are created. */
+  ringBufferBytes?: number;
+  /** Load even when pinned programs of this mode exist (after an upgrade). Default false. */
+  reload?: boolean;
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+const sourceRoot = resolve(here, ...(here.split('/').includes('dist') ? ['..', '..', '..'] : ['..', '..']));
+
+/**
+ * Picks cgroup mode on kernels from 6.0 on (BPF_LSM_CGROUP), global mode
+ * before. Both objects use bpf_loop, so kernels before 5.17 get neither.
+ */
+export function defaultMode(kernelRelease: string = release()): AttachMode {
+  const match = /^(\d+)\.(\d+)/.exec(kernelRelease);
+  if (!match) {
+    throw new Error(`failed to parse kernel release ${JSON.stringify(kernelRelease)}: pass mode 'cgroup' or 'global'`);
+  }
+  const version = Number(match[1]) * 1000 + Number(match[2]);
+  if (version < 5017) {
+    throw new Error(
+      `failed to pick an attach mode for kernel ${kernelRelease}: the sabpf programs need bpf_loop (5.17+) and BPF LSM; upgrade the node's kernel`,
+    );
+  }
+  return version >= 6000 ? 'cgroup' : 'global';
+}
+
+/** The cgroup id the BPF programs see: the inode number of the cgroup2 directory. */
+export function cgroupId(cgroupPath: string): bigint {
+  try {
+    return statSync(cgroupPath, { bigint: true }).ino;
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new Error(`failed to find cgroup ${cgroupPath}: ${reason}; check the container is running and cgroup2 is mounted`, {
+      cause: err,
+    });
+  }
+}
+
+export interface ContainerLinks {
+  cgroupId: bigint;
+  /** Link fds owned by this process. The pins keep the links if it exits. */
+  links: Partial<Record<HookName, number>>;
+}
+
+export interface EventSubscription {
+  stop(): void;
+  /** Lets the process exit while the subscription runs. */
+  unref(): void;
+  stats(): { records: bigint; lost: bigint };
+}
+
+export class KernelPrograms {
+  private closed = false;
+
+  constructor(
+    private readonly addon: NativeAddon,
+    readonly mode: AttachMode,
+    readonly pinRoot: string,
+    /** True when the programs came from pins left by an earlier process. */
+    readonly adopted: boolean,
+    private readonly programFds: Record<HookName, number>,
+    private readonly mapFds: Record<MapName, number>,
+    private readonly ownedFds: number[],
+    /** The loaded object, when this process loaded it (not adopted). */
+    private readonly object: NativeBpfObject | undefined,
+  ) {}
+
+  map(name: MapName): number {
+    this.checkOpen();
+    return this.mapFds[name];
+  }
+
+  program(hook: HookName): number {
+    this.checkOpen();
+    return this.programFds[hook];
+  }
+
+  private linkDir(id: bigint | 'global'): string {
+    return join(this.pinRoot, 'links', String(id));
+  }
+
+  /**
+   * Attaches the programs of hooks to a container's cgroup and pins each link,
+   * so the container stays confined if this process exits. Write the
+   * container's config first: an attached program without one denies.
+   */
+  attachContainer(cgroupPath: string, hooks: readonly HookName[] = ALL_HOOKS): ContainerLinks {
+    this.checkOpen();
+    if (this.mode !== 'cgroup') {
+      throw new Error(
+        `failed to attach to ${cgroupPath}: the programs are loaded in global mode, which confines by config alone; call attachGlobal() once instead`,
+      );
+    }
+    const id = cgroupId(cgroupPath);
+    const dir = this.linkDir(id);
+    mkdirSync(dir, { recursive: true });
+    const result: ContainerLinks = { cgroupId: id, links: {} };
+    try {
+      for (const hook of hooks) {
+        if (existsSync(join(dir, hook))) {
+          throw new Error(`failed to attach ${hook} to ${cgroupPath}: ${join(dir, hook)} is already pinned; detach it first`);
+        }
+        // Loaded here: libbpf's bpf_program__attach_cgroup. Adopted: the pinned program's fd.
+        const fd = this.object
+          ? this.object.attachCgroup(HOOK_PROGRAMS[hook], cgroupPath)
+          : this.addon.attachCgroupFd(this.programFds[hook], cgroupPath);
+        result.links[hook] = fd;
+        this.addon.objPin(fd, join(dir, hook));
+      }
+    } catch (err) {
+      this.detach(result);
+      throw err;
+    }
+    return result;
+  }
+
+  /** Attaches every program to its hook for all tasks (global mode). */
+  attachGlobal(): ContainerLinks {
+    this.checkOpen();
+    if (this.mode !== 'global') {
+      throw new Error('failed to attach globally: the programs are loaded in cgroup mode; use attachContainer()');
+    }
+    const dir = this.linkDir('global');
+    mkdirSync(dir, { recursive: true });
+    const result: ContainerLinks = { cgroupId: 0n, links: {} };
+    for (const hook of ALL_HOOKS) {
+      const pin = join(dir, hook);
+      if (existsSync(pin)) {
+        result.links[hook] = this.addon.objGet(pin);
+        continue;
+      }
+      const fd = this.object ? this.object.attachGlobal(HOOK_PROGRAMS[hook]) : this.addon.attachGlobalFd(this.programFds[hook]);
+      result.links[hook] = fd;
+      this.addon.objPin(fd, pin);
+    }
+    return result;
+  }
+
+  /** Cgroup ids whose links an earlier or this process pinned. */
+  pinnedContainers(): bigint[] {
+    const dir = join(this.pinRoot, 'links');
+    if (!existsSync(dir)) return [];
+    return readdirSync(dir)
+      .filter((name) => /^\d+$/.test(name))
+      .map((name) => BigInt(name));
+  }
+
+  /** Re-opens the pinned links of a container (after a restart). */
+  adoptContainer(id: bigint): ContainerLinks {
+    this.checkOpen();
+    const dir = this.linkDir(id);
+    const result: ContainerLinks = { cgroupId: id, links: {} };
+    for (const hook of ALL_HOOKS) {
+      const pin = join(dir, hook);
+      if (existsSync(pin)) result.links[hook] = this.addon.objGet(pin);
+    }
+    return result;
+  }
+
+  /** Detaches a container's (or the global) links and removes their pins. */
+  detach(links: ContainerLinks): void {
+    const dir = this.linkDir(links.cgroupId === 0n && this.mode === 'global' ? 'global' : links.cgroupId);
+    const failures: string[] = [];
+    for (const hook of ALL_HOOKS) {
+      const fd = links.links[hook];
+      const pin = join(dir, hook);
+      try {
+        // Unpin first: a link lives while a pin or an fd holds it.
+        if (existsSync(pin)) unlinkSync(pin);
+        if (fd !== undefined) {
+          detachOrClose(this.addon, fd);
+          delete links.links[hook];
+        }
+      } catch (err) {
+        failures.push(`${hook}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    if (existsSync(dir) && readdirSync(dir).length === 0) rmdirSync(dir);
+    if (failures.length > 0) {
+      throw new Error(`failed to detach the links of cgroup ${links.cgroupId}: ${failures.join('; ')}`);
+    }
+  }
+
+  /** Closes a container's link fds and keeps the pins: enforcement goes on. */
+  release(links: ContainerLinks): void {
+    for (const fd of Object.values(links.links)) if (fd !== undefined) this.addon.closeFd(fd);
+    links.links = {};
+  }
+
+  updateElem(map: MapName, key: Buffer, value: Buffer, flags = 0): void {
+    this.addon.mapUpdate(this.map(map), key, value, flags);
+  }
+
+  /** Writes many elements in one batch. Keys (and values) are Buffers of one size. */
+  updateElems(map: MapName, entries: ReadonlyArray<readonly [Buffer, Buffer]>, flags = 0): number {
+    if (entries.length === 0) return 0;
+    const keys = Buffer.concat(entries.map(([k]) => k));
+    const values = Buffer.concat(entries.map(([, v]) => v));
+    return this.addon.mapUpdateBatch(this.map(map), keys, values, entries.length, flags);
+  }
+
+  deleteElem(map: MapName, key: Buffer): boolean {
+    return this.addon.mapDelete(this.map(map), key);
+  }
+
+  lookupElem(map: MapName, key: Buffer): Buffer | null {
+    return this.addon.mapLookup(this.map(map), key);
+  }
+
+  keys(map: MapName): Buffer[] {
+    return this.addon.mapKeys(this.map(map));
+  }
+
+  /** Writes a container's config (cgroup id -> struct sabpf_config). */
+  setConfig(id: bigint, config: Buffer): void {
+    this.updateElem('sabpf_configs', u64Key(id), config);
+  }
+
+  deleteConfig(id: bigint): boolean {
+    return this.deleteElem('sabpf_configs', u64Key(id));
+  }
+
+  /** Counters summed over CPUs, by enum sabpf_counter name. */
+  counters(): Record<keyof typeof Counter, bigint> {
+    const fd = this.map('sabpf_counters');
+    const sum = (index: number): bigint => this.addon.readPercpuU64(fd, index).reduce((a, b) => a + b, 0n);
+    const out = {} as Record<keyof typeof Counter, bigint>;
+    for (const [name, index] of Object.entries(Counter) as [keyof typeof Counter, number][]) {
+      if (index >= COUNTERS) throw new Error(`failed to read counter ${name}: index ${index} is past SABPF_COUNTERS`);
+      out[name] = sum(index);
+    }
+    return out;
+  }
+
+  /**
+   * Delivers every ring-buffer record, decoded, on the event loop. Records
+   * are read by a native thread, so a slow callback never stalls the kernel
+   * side. Records the ring could not hold are counted in eventsDropped.
+   */
+  subscribe(onEvent: (event: SabpfEvent) => void, onError?: (err: Error) => void): EventSubscription {
+    const reader: NativeRingBufferReader = new this.addon.RingBufferReader(this.map('sabpf_events'), (record) => {
+      try {
+        onEvent(decodeEvent(record));
+      } catch (err) {
+        if (onError) onError(err instanceof Error ? err : new Error(String(err)));
+        else throw err;
+      }
+    });
+    return {
+      stop: () => reader.stop(),
+      unref: () => reader.unref(),
+      stats: () => reader.stats(),
+    };
+  }
+
+  /** Closes this process's fds. Pinned programs, maps and links stay. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const fd of this.ownedFds) this.addon.closeFd(fd);
+    this.object?.close();
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new Error('failed to use the sabpf programs: close() was called');
+  }
+}
+
+const EOPNOTSUPP = 95;
+
+/**
+ * Ends an attachment now even if another process still holds the link.
+ * Cgroup links support BPF_LINK_DETACH. The tracing links of global mode do
+ * not (EOPNOTSUPP) and end when their last fd and pin are gone.
+ */
+function detachOrClose(addon: NativeAddon, fd: number): void {
+  try {
+    addon.detachLink(fd);
+  } catch (err) {
+    if ((err as { errno?: number }).errno !== EOPNOTSUPP) {
+      addon.closeFd(fd);
+      throw err;
+    }
+  }
+  addon.closeFd(fd);
+}
+
+function u64Key(id: bigint): Buffer {
+  const key = Buffer.alloc(8);
+  key.writeBigUInt64LE(id);
+  return key;
+}
+
+/**
+ * Loads the sabpf programs, or adopts the ones an earlier enforcer pinned
+ * for this mode (their maps and links are still in use, so reloading would
+ * only duplicate them).
+ */
+export function loadPrograms(options: LoadOptions = {}): KernelPrograms {
+  const addon = loadAddon();
+  checkLayout(addon);
+  const mode = !options.mode || options.mode === 'auto' ? defaultMode() : options.mode;
+  const pinRoot = options.pinRoot ?? '/sys/fs/bpf/sabpf';
+  const progDir = join(pinRoot, `progs-${mode}`);
+  const mapDir = join(pinRoot, 'maps');
+  mkdirSync(progDir, { recursive: true });
+  mkdirSync(mapDir, { recursive: true });
+
+  // Adopt: every program and map of this mode is pinned.
+  const pinnedProgs = ALL_HOOKS.map((hook) => join(progDir, HOOK_PROGRAMS[hook]));
+  const pinnedMaps = MAP_NAMES.map((name) => join(mapDir, name));
+  if (!options.reload && [...pinnedProgs, ...pinnedMaps].every((p) => existsSync(p))) {
+    const owned: number[] = [];
+    const open = (path: string): number => {
+      const fd = addon.objGet(path);
+      owned.push(fd);
+      return fd;
+    };
+    try {
+      const programs = Object.fromEntries(ALL_HOOKS.map((hook, i) => [hook, open(pinnedProgs[i]!)])) as Record<HookName, number>;
+      const maps = Object.fromEntries(MAP_NAMES.map((name, i) => [name, open(pinnedMaps[i]!)])) as Record<MapName, number>;
+      return new KernelPrograms(addon, mode, pinRoot, true, programs, maps, owned, undefined);
+    } catch (err) {
+      for (const fd of owned) addon.closeFd(fd);
+      throw err;
+    }
+  }
+
+  // Load: libbpf reuses the pinned maps when they exist, else creates and pins them.
+  const objectDir = options.objectDir ?? process.env['SABPF_BPF_DIR'] ?? join(sourceRoot, 'enforcer', 'bpf');
+  const objectPath = join(objectDir, mode === 'cgroup' ? 'sabpf.bpf.o' : 'sabpf-global.bpf.o');
+  const entries: Record<string, number> = {};
+  if (options.ringBufferBytes !== undefined) entries['sabpf_events'] = options.ringBufferBytes;
+  const object = new addon.BpfObject(objectPath, mapDir, entries);
+  try {
+    const progFds = object.programs();
+    const mapFds = object.maps();
+    const programs = {} as Record<HookName, number>;
+    for (const hook of ALL_HOOKS) {
+      const fd = progFds[HOOK_PROGRAMS[hook]];
+      if (fd === undefined) throw new Error(`failed to find program ${HOOK_PROGRAMS[hook]} in ${objectPath}: rebuild enforcer/bpf`);
+      programs[hook] = fd;
+      const pin = join(progDir, HOOK_PROGRAMS[hook]);
+      if (existsSync(pin)) unlinkSync(pin);
+      addon.objPin(fd, pin);
+    }
+    const maps = {} as Record<MapName, number>;
+    for (const name of MAP_NAMES) {
+      const fd = mapFds[name];
+      if (fd === undefined) throw new Error(`failed to find map ${name} in ${objectPath}: rebuild enforcer/bpf`);
+      maps[name] = fd;
+    }
+    return new KernelPrograms(addon, mode, pinRoot, false, programs, maps, [], object);
+  } catch (err) {
+    object.close();
+    throw err;
+  }
+}
+
+/** Checks that the addon's sabpf.h and compiler/layout.ts agree on every struct size. */
+function checkLayout(addon: NativeAddon): void {
+  for (const [name, size] of Object.entries(addon.sizes)) {
+    const expected = SIZE[name as keyof typeof SIZE];
+    if (expected !== size) {
+      throw new Error(
+        `failed to use the native addon: struct ${name} is ${size} bytes in enforcer/bpf/sabpf.h and ${expected} in compiler/layout.ts; rebuild the addon or fix the layout`,
+      );
+    }
+  }
+}
+
+/** Removes every pin under pinRoot: programs, maps and links (all enforcement ends). */
+export function removePins(pinRoot = '/sys/fs/bpf/sabpf'): void {
+  const walk = (dir: string): void => {
+    for (const name of readdirSync(dir)) {
+      const path = join(dir, name);
+      if (statSync(path).isDirectory()) {
+        walk(path);
+        rmdirSync(path);
+      } else {
+        unlinkSync(path);
+      }
+    }
+  };
+  if (existsSync(pinRoot)) {
+    walk(pinRoot);
+    rmdirSync(pinRoot);
+  }
+}

@@ -1,0 +1,342 @@
+// The BPF programs and the native addon in a real kernel: one VM boot runs
+// test/vm/scenarios/hooks-guest.ts in four processes: cgroup mode, adoption
+// of pinned state by a new process, global fallback mode, and a full ring
+// buffer. The guest only observes, and every condition is asserted here.
+//
+// Needs, built beforehand (`make build`): enforcer/bpf/sabpf.bpf.o and
+// sabpf-global.bpf.o, enforcer/native/build/Release/sabpf.node, and dist/.
+// The static sabpf-probe is built here with gcc.
+
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import { Access, EventFlag, Hook, NetOp } from '../../compiler/layout.js';
+import { projectRoot, vmOutDir, vmSourceDir } from './paths.js';
+import { runInVm, type VmRunResult } from './run.js';
+
+interface GuestEvent {
+  hook: number;
+  access: number;
+  decision: number;
+  flags: number;
+  policy: number;
+  netOp: number;
+  port: number;
+  family: number;
+  addr: string;
+  comm: string;
+  path: string;
+  pathLen: number;
+  exe: string;
+  pid: number;
+  ppid: number;
+  cgroupId: string;
+  timeBootNs: string;
+}
+
+interface GuestProbe {
+  rc: number | null;
+  out: string;
+  err: string;
+  pid: number;
+  events: GuestEvent[];
+}
+
+interface GuestPhase {
+  phase: string;
+  mode?: string;
+  adopted?: boolean;
+  c1?: string;
+  counters: Record<string, string>;
+  totalEvents?: number;
+  pinned?: string[];
+  adoptedLinks?: string[];
+  adoptedEvents?: number;
+  eventsAfter?: number;
+  errors?: Record<string, string>;
+  probes: Record<string, GuestProbe>;
+}
+
+const probeBin = join(vmOutDir, 'bin', 'sabpf-probe');
+const EPERM_OUT = /^errno 1 /u;
+const DENY = 1;
+const ALLOW = 0;
+const AF_INET = 2;
+const AF_INET6 = 10;
+const AF_PACKET = 17;
+const SAFE_DIR = '/tmp/t';
+const allPhases = ['main', 'adopt', 'global', 'drops'];
+
+function checkBuilt(): void {
+  const needed = [
+    ['enforcer/bpf/sabpf.bpf.o', 'make build-bpf'],
+    ['enforcer/bpf/sabpf-global.bpf.o', 'make build-bpf'],
+    ['enforcer/native/build/Release/sabpf.node', 'make build-native'],
+    ['dist/test/vm/scenarios/hooks-guest.js', 'make build-ts'],
+  ];
+  for (const [file, fix] of needed) {
+    if (!existsSync(join(projectRoot, file!))) {
+      throw new Error(`failed to find ${file}: the VM hook tests need it; run \`${fix}\``);
+    }
+  }
+  mkdirSync(join(vmOutDir, 'bin'), { recursive: true });
+  execFileSync('gcc', ['-static', '-O2', '-Wall', '-o', probeBin, join(vmSourceDir, 'scenarios', 'probe.c')]);
+}
+
+const guestScript = (phases: string[]): string =>
+  [
+    `export SABPF_PROBE=${probeBin}`,
+    ...phases.map(
+      (p) =>
+        `node dist/test/vm/scenarios/hooks-guest.js ${p} >"$SABPF_OUT/${p}.stdout" 2>"$SABPF_OUT/${p}.stderr"; echo "phase ${p} exit $?"`,
+    ),
+  ].join('\n');
+
+describe('BPF LSM hooks and the native addon in a VM', function () {
+  this.timeout(900_000);
+  let run: VmRunResult;
+  const phases = new Map<string, GuestPhase>();
+
+  before(async () => {
+    checkBuilt();
+    run = await runInVm({ script: guestScript(allPhases), timeoutMs: 600_000 });
+    for (const name of allPhases) {
+      const text = await readFile(join(run.outputs, `hooks-${name}.json`), 'utf8').catch(() => undefined);
+      if (text !== undefined) phases.set(name, JSON.parse(text) as GuestPhase);
+    }
+  });
+
+  const phase = (name: string): GuestPhase => {
+    const found = phases.get(name);
+    if (!found) {
+      assert.fail(
+        `guest phase ${name} wrote no results (guest exit ${run.exitCode}); see ${run.outputs}/${name}.stderr. Console tail:\n${run.console.slice(-3000)}`,
+      );
+    }
+    return found;
+  };
+  const probe = (phaseName: string, name: string): GuestProbe => {
+    const found = phase(phaseName).probes[name];
+    if (!found) assert.fail(`probe ${name} did not run in phase ${phaseName}`);
+    return found;
+  };
+  const denied = (phaseName: string, name: string): void => {
+    const p = probe(phaseName, name);
+    assert.match(`${p.out} ${p.err}`, /Operation not permitted/u, `${name} was not denied with EPERM: rc ${p.rc} ${p.out} ${p.err}`);
+  };
+  const succeeded = (phaseName: string, name: string): void => {
+    const p = probe(phaseName, name);
+    assert.equal(p.rc, 0, `${name} failed: ${p.out} ${p.err}`);
+  };
+  const notDeniedByBpf = (phaseName: string, name: string): void => {
+    const p = probe(phaseName, name);
+    assert.doesNotMatch(`${p.out} ${p.err}`, /Operation not permitted/u, `${name} got EPERM: ${p.out} ${p.err}`);
+  };
+  /** Asserts that the probe recorded one event whose fields named in want match. */
+  const event = (phaseName: string, name: string, want: Partial<GuestEvent>): void => {
+    const p = probe(phaseName, name);
+    const picked = p.events.map((e) => Object.fromEntries(Object.keys(want).map((k) => [k, e[k as keyof GuestEvent]])));
+    assert.deepEqual(picked, [want], `${name} events: ${JSON.stringify(p.events)}`);
+  };
+  const noEvent = (phaseName: string, name: string): void => {
+    assert.deepEqual(probe(phaseName, name).events, [], `${name} recorded events`);
+  };
+  const enforced = EventFlag.enforced;
+
+  describe('file_open (cgroup mode, policy enforcing)', () => {
+    it('allows a file without rules', () => succeeded('main', 'file.c1.plain'));
+    it('denies reading a file with an exact deny rule', () => denied('main', 'file.c1.secret'));
+    it('records the denial: hook, access, decision, enforced flag, path', () =>
+      event('main', 'file.c1.secret', {
+        hook: Hook.fileOpen,
+        access: Access.read,
+        decision: DENY,
+        flags: enforced,
+        path: `${SAFE_DIR}/secret.txt`,
+      }));
+    it('records the acting executable and process in the event', () => {
+      const e = probe('main', 'file.c1.secret').events[0];
+      assert.deepEqual(
+        { exe: e?.exe, pid: e?.pid, comm: e?.comm, cgroup: e?.cgroupId },
+        { exe: probeBin, pid: probe('main', 'file.c1.secret').pid, comm: 'sabpf-probe', cgroup: phase('main').c1 },
+      );
+    });
+    it('allows writing a file whose rule only denies reads', () => succeeded('main', 'file.c1.secretWrite'));
+    it('allows reading under a write-denied subtree', () => succeeded('main', 'file.c1.roRead'));
+    it('denies writing under a write-denied subtree', () => denied('main', 'file.c1.roWrite'));
+    it('denies O_RDWR when only the write access is denied', () => denied('main', 'file.c1.roReadWrite'));
+    it('records the write access as the denied one for O_RDWR', () =>
+      event('main', 'file.c1.roReadWrite', { access: Access.write, decision: DENY, path: `${SAFE_DIR}/ro/file` }));
+    it('denies a direct entry of a children rule ("kids/*")', () => denied('main', 'file.c1.kidsDirect'));
+    it('allows a nested entry below a children rule', () => succeeded('main', 'file.c1.kidsNested'));
+    it('denies a symlink to a protected file, recording the target path', () =>
+      event('main', 'file.c1.symlink', { decision: DENY, flags: enforced, path: `${SAFE_DIR}/secret.txt` }));
+    it('denies a hardlink placed inside a protected subtree', () => denied('main', 'file.c1.hardlinkInside'));
+    it('allows a hardlink outside every rule', () => succeeded('main', 'file.c1.hardlinkOutside'));
+    it('denies openat relative to a directory fd', () => denied('main', 'file.c1.openat'));
+    it('allows openat of a file without rules', () => succeeded('main', 'file.c1.openatPlain'));
+    it('denies a relative path after chdir (cat in a shell)', () => denied('main', 'file.c1.chdirCat'));
+    it('records the absolute path for a relative open', () =>
+      event('main', 'file.c1.chdirCat', { decision: DENY, path: `${SAFE_DIR}/secret.txt`, exe: '/usr/bin/busybox' }));
+    it('allows a relative path with .. to a file without rules', () => succeeded('main', 'file.c1.chdirCatPlain'));
+    it('denies a file 60 directories deep', () => denied('main', 'file.c1.deep'));
+    it('records the deep path in full (over 1,500 characters)', () => {
+      const deep = `${SAFE_DIR}/deep/${Array.from({ length: 60 }, () => 'd'.repeat(24)).join('/')}/file`;
+      assert.ok(deep.length > 1500);
+      event('main', 'file.c1.deep', { path: deep, pathLen: deep.length });
+    });
+    it('allows the deep sibling without a rule', () => succeeded('main', 'file.c1.deepOther'));
+    it('flags a too-deep path as truncated', () => event('main', 'file.c1.tooDeep', { decision: ALLOW, flags: EventFlag.truncated }));
+    it('lets the truncated open succeed under an allow posture', () => succeeded('main', 'file.c1.tooDeep'));
+    it('counts the truncated path', () => assert.equal(phase('main').counters['pathTruncated'], '1'));
+    it('denies a fromSource rule to the executable it names (busybox cat)', () => denied('main', 'file.c1.sourceCat'));
+    it('allows the same file to another executable', () => succeeded('main', 'file.c1.sourceProbe'));
+    it('records an audit rule match without blocking', () => succeeded('main', 'file.c1.audited'));
+    it('flags the audit rule event as audit', () =>
+      event('main', 'file.c1.audited', { decision: ALLOW, flags: EventFlag.audit, path: `${SAFE_DIR}/audited.txt` }));
+    it('denies in a child cgroup by the ancestor config', () => denied('main', 'file.c1child.secret'));
+    it('allows other files in the child cgroup', () => succeeded('main', 'file.c1child.plain'));
+    it('leaves a process outside the cgroup unaffected', () => succeeded('main', 'file.outside.secret'));
+    it('records nothing for a process outside the cgroup', () => noEvent('main', 'file.outside.secret'));
+    it('leaves a deep open outside the cgroup unaffected', () => succeeded('main', 'file.outside.deep'));
+    it('fails closed in an attached cgroup without config', () => denied('main', 'file.c4.noConfig'));
+    it('counts the missing config', () => assert.equal(phase('main').counters['noConfig'], '1'));
+  });
+
+  describe('audit mode (policy not enforcing)', () => {
+    it('allows the read a deny rule matches', () => succeeded('main', 'file.c2.secret'));
+    it('records it as a denial that was not enforced', () =>
+      event('main', 'file.c2.secret', { decision: DENY, flags: 0, path: `${SAFE_DIR}/secret.txt` }));
+    it('records audit rule matches', () => event('main', 'file.c2.audited', { decision: ALLOW, flags: EventFlag.audit }));
+    it('lets a denied binary run', () => notDeniedByBpf('main', 'exec.c2.denied'));
+    it('records the unenforced exec denial', () => event('main', 'exec.c2.denied', { hook: Hook.exec, decision: DENY, flags: 0 }));
+    it('lets a denied connect through to the network stack', () => notDeniedByBpf('main', 'net.c2.connectDenied'));
+    it('records the unenforced connect denial', () =>
+      event('main', 'net.c2.connectDenied', { hook: Hook.socketConnect, decision: DENY, flags: 0 }));
+    it('lets a raw socket be created', () => succeeded('main', 'net.c2.raw4'));
+    it('records the unenforced raw socket denial', () =>
+      event('main', 'net.c2.raw4', { hook: Hook.socketCreate, decision: DENY, flags: 0 }));
+  });
+
+  describe('bprm_check_security', () => {
+    it('allows a binary without rules', () => succeeded('main', 'exec.c1.allowed'));
+    it('denies a binary with a deny rule', () => denied('main', 'exec.c1.denied'));
+    it('records the exec denial with the binary path', () =>
+      event('main', 'exec.c1.denied', { hook: Hook.exec, decision: DENY, flags: enforced, path: `${SAFE_DIR}/bin/denied` }));
+    it('denies a symlink to a denied binary', () => denied('main', 'exec.c1.symlink'));
+    it('records the resolved binary for the symlink', () => event('main', 'exec.c1.symlink', { path: `${SAFE_DIR}/bin/denied` }));
+    it('denies a script whose interpreter is denied', () => denied('main', 'exec.c1.scriptDeniedInterpreter'));
+    it('records the interpreter as the denied binary', () =>
+      event('main', 'exec.c1.scriptDeniedInterpreter', { decision: DENY, path: `${SAFE_DIR}/bin/sh2` }));
+    it('runs a script with an allowed interpreter', () => assert.equal(probe('main', 'exec.c1.scriptOk').out, 'script-ran'));
+    it('leaves exec outside the cgroup unaffected', () => notDeniedByBpf('main', 'exec.outside.denied'));
+    it('allows what a deny posture allows by rule (/usr/bin/**)', () => succeeded('main', 'exec.c3.posture'));
+    it('denies by posture what no rule allows', () => denied('main', 'exec.c3.postureDenied'));
+    it('flags the posture denial', () => event('main', 'exec.c3.postureDenied', { decision: DENY, flags: enforced | EventFlag.posture }));
+  });
+
+  describe('socket_connect, socket_bind, socket_create', () => {
+    it('allows a connect to an allowed port on 127.0.0.1 (listener in the guest)', () => succeeded('main', 'net.c1.connectAllowed'));
+    it('denies a connect to a denied port', () => denied('main', 'net.c1.connectDenied'));
+    it('records the connect: op, port, family, IPv4-mapped address', () =>
+      event('main', 'net.c1.connectDenied', {
+        hook: Hook.socketConnect,
+        netOp: NetOp.connect,
+        port: 9999,
+        family: AF_INET,
+        addr: '00000000000000000000ffff7f000001',
+        flags: enforced,
+      }));
+    it('denies an AF_INET6 connect to the IPv4-mapped address by the IPv4 rule', () => denied('main', 'net.c1.connectMappedDenied'));
+    it('records the mapped connect as AF_INET6', () => event('main', 'net.c1.connectMappedDenied', { family: AF_INET6, port: 9999 }));
+    it('allows an AF_INET6 connect to the mapped allowed port', () => succeeded('main', 'net.c1.connectMappedAllowed'));
+    it('denies a bind to a denied UDP port', () => denied('main', 'net.c1.bindDenied'));
+    it('records the bind op', () => event('main', 'net.c1.bindDenied', { hook: Hook.socketBind, netOp: NetOp.bind, port: 5353 }));
+    it('allows a bind to another port', () => succeeded('main', 'net.c1.bindAllowed'));
+    it('denies a raw IPv4 socket', () => denied('main', 'net.c1.raw4'));
+    it('denies a raw IPv6 socket', () => denied('main', 'net.c1.raw6'));
+    it('denies a packet socket', () => denied('main', 'net.c1.packet'));
+    it('records the packet socket family', () => event('main', 'net.c1.packet', { hook: Hook.socketCreate, family: AF_PACKET }));
+    it('denies a connect from a child cgroup (socket cgroup walk)', () => denied('main', 'net.c1child.connectDenied'));
+    it('denies a raw socket from a child cgroup', () => denied('main', 'net.c1child.raw4'));
+    it('leaves a connect outside the cgroup to the network stack', () => notDeniedByBpf('main', 'net.outside.connectDenied'));
+    it('leaves raw sockets outside the cgroup unaffected', () => succeeded('main', 'net.outside.raw4'));
+  });
+
+  describe('ring buffer and counters', () => {
+    it('delivers every record to JS (none lost in the addon)', () => {
+      const main = phase('main');
+      const delivered = Object.values(main.probes).reduce((n, p) => n + p.events.length, 0);
+      assert.equal(delivered, main.totalEvents, 'events not attributed to a probe');
+    });
+    it('drops no record in the kernel', () => assert.equal(phase('main').counters['eventsDropped'], '0'));
+    it('counts denials, enforced or not', () =>
+      assert.ok(Number(phase('main').counters['denied']) >= 20, JSON.stringify(phase('main').counters)));
+    it('counts audits', () => assert.equal(phase('main').counters['audited'], '2'));
+  });
+
+  describe('pinned state across enforcer processes', () => {
+    it('keeps denying after the loader process exited', () => denied('adopt', 'orphan.c1.secret'));
+    it('keeps allowing what no rule denies meanwhile', () => succeeded('adopt', 'orphan.c1.plain'));
+    it('adopts the pinned programs and maps instead of reloading', () => assert.equal(phase('adopt').adopted, true));
+    it('finds the pinned container links', () => assert.deepEqual(phase('adopt').pinned, [phase('adopt').c1]));
+    it('re-opens every hook link of the container', () =>
+      assert.deepEqual(phase('adopt').adoptedLinks, ['fileOpen', 'exec', 'socketConnect', 'socketBind', 'socketCreate']));
+    it('denies through the adopted programs', () => denied('adopt', 'adopted.c1.secret'));
+    it('reads events from the pinned ring buffer in the new process', () =>
+      event('adopt', 'adopted.c1.secret', { decision: DENY, flags: enforced, path: `${SAFE_DIR}/secret.txt` }));
+    it('keeps the counters of the first process (pinned map)', () =>
+      assert.ok(BigInt(phase('adopt').counters['denied'] ?? 0) > BigInt(phase('main').counters['denied'] ?? 0)));
+    it('stops enforcing after detach', () => succeeded('adopt', 'detached.c1.secret'));
+  });
+
+  describe('global mode (fallback for kernels without BPF_LSM_CGROUP)', () => {
+    it('loads the global object', () => assert.equal(phase('global').mode, 'global'));
+    it('denies a protected file in a configured cgroup', () => denied('global', 'global.g1.secret'));
+    it('records the global-mode denial', () =>
+      event('global', 'global.g1.secret', { hook: Hook.fileOpen, decision: DENY, flags: enforced }));
+    it('allows a file without rules there', () => succeeded('global', 'global.g1.plain'));
+    it('denies a denied binary there', () => denied('global', 'global.g1.execDenied'));
+    it('denies a mapped-address connect there', () => denied('global', 'global.g1.connectDenied'));
+    it('denies a raw socket there', () => denied('global', 'global.g1.raw4'));
+    it('allows an unconfined task to read the protected file', () => succeeded('global', 'global.outside.secret'));
+    it('records nothing for the unconfined task', () => noEvent('global', 'global.outside.secret'));
+    it('allows an unconfined task to run the denied binary', () => notDeniedByBpf('global', 'global.outside.execDenied'));
+    it('allows an unconfined task a raw socket', () => succeeded('global', 'global.outside.raw4'));
+    it('stops enforcing after the global links are detached', () => succeeded('global', 'global.detached.secret'));
+  });
+
+  describe('ring buffer overflow and addon errors', () => {
+    it('still denies when the ring buffer is full', () => denied('drops', 'drops.d1.secret4'));
+    it('counts every record the full ring lost', () => assert.equal(phase('drops').counters['eventsDropped'], '4'));
+    it('delivers the record the ring kept to a late reader', () => assert.equal(phase('drops').eventsAfter, 1));
+    it('rejects a key of the wrong size with a TypeError', () =>
+      assert.match(
+        phase('drops').errors?.['keySize'] ?? '',
+        /^TypeError: failed to use key of 4 bytes with map sabpf_configs: .* 8 bytes/u,
+      ));
+    it('names the missing cgroup', () =>
+      assert.match(
+        phase('drops').errors?.['missingCgroup'] ?? '',
+        /^Error: failed to find cgroup \/sys\/fs\/cgroup\/sabpf-test\/missing: ENOENT/u,
+      ));
+    it('names the object file that failed to open', () =>
+      assert.match(
+        phase('drops').errors?.['missingObject'] ?? '',
+        /failed to bpf_object__open_file \/nonexistent\/sabpf.bpf.o: .*\(errno 2\)/u,
+      ));
+    it('returns null for a missing key', () => assert.equal(phase('drops').errors?.['lookupMissing'], 'null'));
+    it('reports false when deleting a missing key', () => assert.equal(phase('drops').errors?.['deleteMissing'], 'false'));
+  });
+
+  it('ran every guest phase to completion', () => {
+    for (const name of allPhases) {
+      assert.match(run.console, new RegExp(`phase ${name} exit 0`, 'u'), `phase ${name}: see ${run.outputs}/${name}.stderr`);
+    }
+  });
+
+  it('uses the EPERM output format of sabpf-probe', () => assert.match(probe('main', 'file.c1.secret').out, EPERM_OUT));
+});

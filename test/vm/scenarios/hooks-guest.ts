@@ -1,0 +1,437 @@
+// Guest side of test/vm/hooks.test.ts: runs inside the VM as root, loads the
+// sabpf programs through enforcer/kernel, fills the maps with hand-built
+// entries, runs real system calls in and out of confined cgroups and prints
+// what it saw as JSON. It asserts nothing: the host test does.
+//
+//   node hooks-guest.js main    cgroup mode: every hook family; leaves c1 pinned
+//   node hooks-guest.js adopt   a new process re-adopts the pins, then detaches
+//   node hooks-guest.js global  global-mode object (the fallback for old kernels)
+//   node hooks-guest.js drops   a full ring buffer counts lost records; addon errors
+//
+// Output: one JSON object on stdout; probes are {rc, out, err, pid, events}.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import {
+  ConfigFlag,
+  Hook,
+  IpProto,
+  NetOp,
+  Table,
+  encodeConfig,
+  encodeSourceRootKey,
+  encodeU32,
+  type Config,
+} from '../../../compiler/layout.js';
+import { cgroupId, loadPrograms, removePins, type KernelPrograms, type SabpfEvent } from '../../../enforcer/kernel/index.js';
+import { Ids, Trie, netEntries } from './entries.js';
+
+const probeBin = process.env['SABPF_PROBE'] ?? '';
+const cgRoot = '/sys/fs/cgroup/sabpf-test';
+const pinRoot = '/sys/fs/bpf/sabpf';
+const t = '/tmp/t';
+const allHooks = Hook.fileOpen | Hook.exec | Hook.socketConnect | Hook.socketBind | Hook.socketCreate;
+
+interface Probe {
+  rc: number | null;
+  out: string;
+  err: string;
+  pid: number | undefined;
+  events: Array<Record<string, unknown>>;
+}
+
+const probes: Record<string, Probe> = {};
+const events: SabpfEvent[] = [];
+
+function sh(script: string): string {
+  const r = spawnSync('sh', ['-c', script], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`failed to run setup command ${JSON.stringify(script)}: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** Runs sabpf-probe (optionally inside a cgroup) and records the result under name. */
+function probe(name: string, cgroup: string | undefined, ...args: string[]): Probe {
+  return probeIn(process.cwd(), name, cgroup, ...args);
+}
+
+function probeIn(cwd: string, name: string, cgroup: string | undefined, ...args: string[]): Probe {
+  const argv = cgroup ? ['-c', `${cgRoot}/${cgroup}`, ...args] : args;
+  const r = spawnSync(probeBin, argv, { encoding: 'utf8', cwd });
+  const result: Probe = { rc: r.status, out: r.stdout.trim(), err: r.stderr.trim(), pid: r.pid, events: [] };
+  probes[name] = result;
+  return result;
+}
+
+/** Like probe, with a shell: for chdir, shells and busybox tools inside a cgroup. */
+function shellProbe(name: string, cgroup: string, script: string): Probe {
+  return probe(name, cgroup, 'exec', '/bin/sh', '-c', script);
+}
+
+function eventJson(e: SabpfEvent): Record<string, unknown> {
+  return {
+    hook: e.hook,
+    access: e.access,
+    decision: e.decision,
+    flags: e.flags,
+    policy: e.policy,
+    netOp: e.netOp,
+    port: e.port,
+    proto: e.proto,
+    family: e.family,
+    addr: Buffer.from(e.addr).toString('hex'),
+    comm: e.comm,
+    path: e.path,
+    pathLen: e.path.length,
+    exe: e.exe,
+    pid: e.pid,
+    ppid: e.ppid,
+    uid: e.uid,
+    cgroupId: e.cgroupId.toString(),
+    timeBootNs: e.timeBootNs.toString(),
+  };
+}
+
+/** Gives each probe the events of its process (the pid survives execve). */
+function assignEvents(): void {
+  for (const p of Object.values(probes)) {
+    p.events = events.filter((e) => e.pid === p.pid).map(eventJson);
+  }
+}
+
+function config(partial: Partial<Config>): Buffer {
+  return encodeConfig({
+    slot: 0,
+    hooks: allHooks,
+    enforce: 1,
+    policyCount: 1,
+    fileRoot: 0,
+    execRoot: 0,
+    sourceRoot: 0,
+    flags: 0,
+    postureDeny: [0, 0, 0],
+    postureAudit: [0, 0, 0],
+    rawSocket: { deny: 0, audit: 0, allow: 0 },
+    packetSocket: { deny: 0, audit: 0, allow: 0 },
+    ...partial,
+  });
+}
+
+function counters(k: KernelPrograms): Record<string, string> {
+  return Object.fromEntries(Object.entries(k.counters()).map(([name, n]) => [name, n.toString()]));
+}
+
+// Files, links and the deep tree the probes act on.
+const deepName = 'd'.repeat(24);
+const deepDir = `${t}/deep/${Array.from({ length: 60 }, () => deepName).join('/')}`;
+
+function setupFiles(): void {
+  sh(`mkdir -p ${t}/ro ${t}/kids/sub ${t}/bin ${t}/secretdir ${deepDir}
+      for f in secret.txt plain.txt audited.txt fs.txt ro/file kids/a kids/sub/b secretdir/s.txt; do echo data > ${t}/$f; done
+      echo deep > ${deepDir}/file; echo deep > ${deepDir}/other
+      ln -s ${t}/secret.txt ${t}/link
+      ln ${t}/secret.txt ${t}/hard
+      ln ${t}/secretdir/s.txt ${t}/secretdir/hard
+      cp /usr/bin/busybox ${t}/bin/denied
+      cp /usr/bin/busybox ${t}/bin/sh2
+      ln -s ${t}/bin/denied ${t}/bin/alias
+      printf '#!${t}/bin/sh2\\necho script-ran\\n' > ${t}/script-denied.sh
+      printf '#!/bin/sh\\necho script-ran\\n' > ${t}/script-ok.sh
+      chmod +x ${t}/bin/* ${t}/script-denied.sh ${t}/script-ok.sh`);
+  // A path deeper than SABPF_MAX_DEPTH (2048): built one relative step at a
+  // time, since its absolute name is longer than PATH_MAX.
+  mkdirSync(`${t}/toodeep`, { recursive: true });
+  const made = spawnSync(probeBin, ['deep', '2060', 'f', 'c'], { cwd: `${t}/toodeep`, encoding: 'utf8' });
+  if (made.status !== 0) throw new Error(`failed to build the 2060-level tree under ${t}/toodeep: ${made.stdout}${made.stderr}`);
+}
+
+function makeCgroup(name: string): string {
+  const path = `${cgRoot}/${name}`;
+  mkdirSync(path, { recursive: true });
+  return path;
+}
+
+/** Policy 0 as the maps of every cgroup-mode scenario see it. */
+function writePolicy(k: KernelPrograms): { file: Trie; exec: Trie; source: Trie; usrBinOnly: Trie } {
+  const ids = new Ids();
+  const file = new Trie(ids)
+    .rule(`${t}/secret.txt`, 'exact', 'read', 'deny')
+    .rule(`${t}/ro`, 'subtree', 'write', 'deny')
+    .rule(`${t}/kids`, 'children', 'read', 'deny')
+    .rule(`${t}/secretdir`, 'subtree', 'read', 'deny')
+    .rule(`${t}/audited.txt`, 'exact', 'read', 'audit')
+    .rule(`${deepDir}/file`, 'exact', 'read', 'deny');
+  const exec = new Trie(ids).rule(`${t}/bin/denied`, 'exact', 'read', 'deny').rule(`${t}/bin/sh2`, 'exact', 'read', 'deny');
+  // For a deny posture: only what is under /usr/bin may run.
+  const usrBinOnly = new Trie(ids).rule('/usr/bin', 'subtree', 'read', 'allow');
+
+  // fromSource: busybox (the image's cat) may not read fs.txt, other programs may.
+  const source = new Trie(ids).source('/usr/bin/busybox', 7);
+  const busyboxFiles = new Trie(ids).rule(`${t}/fs.txt`, 'exact', 'read', 'deny');
+
+  const net = netEntries(ids, [
+    { op: NetOp.connect, proto: IpProto.tcp, ipv4: '127.0.0.1', cidr: 32, port: 9999, action: 'deny' },
+    { op: NetOp.connect, proto: IpProto.tcp, ipv4: '127.0.0.1', cidr: 32, port: 8080, action: 'allow' },
+    { op: NetOp.bind, proto: IpProto.udp, ipv4: '0.0.0.0', cidr: 32, port: 5353, action: 'deny' },
+  ]);
+
+  k.updateElems('sabpf_nodes', [
+    ...file.entries(),
+    ...exec.entries(),
+    ...usrBinOnly.entries(),
+    ...source.entries(),
+    ...busyboxFiles.entries(),
+  ]);
+  k.updateElem('sabpf_source_roots', encodeSourceRootKey(0, 7, Table.file), encodeU32(busyboxFiles.root));
+  k.updateElems('sabpf_net_prefixes', net.prefixes);
+  k.updateElems('sabpf_ports', net.ports);
+  return { file, exec, source, usrBinOnly };
+}
+
+async function phaseMain(): Promise<Record<string, unknown>> {
+  setupFiles();
+  removePins(pinRoot);
+  const k = loadPrograms({ mode: 'cgroup', pinRoot });
+  const sub = k.subscribe((e) => events.push(e));
+  const { file, exec, source, usrBinOnly } = writePolicy(k);
+  const rules = { fileRoot: file.root, execRoot: exec.root, sourceRoot: source.root };
+  const raw = { deny: 1, audit: 0, allow: 0 };
+
+  // c1 enforces, c2 is the same policy in audit mode, c3 denies exec by
+  // posture, c4 is attached with no config (fail closed).
+  const c1 = makeCgroup('c1');
+  const c2 = makeCgroup('c2');
+  const c3 = makeCgroup('c3');
+  const c4 = makeCgroup('c4');
+  k.setConfig(cgroupId(c1), config({ ...rules, flags: ConfigFlag.hasFileSources, rawSocket: raw, packetSocket: raw }));
+  k.setConfig(cgroupId(c2), config({ ...rules, enforce: 0, rawSocket: raw }));
+  k.setConfig(cgroupId(c3), config({ execRoot: usrBinOnly.root, postureDeny: [0, 1, 0] }));
+  const links = [c1, c2, c3, c4].map((cg) => k.attachContainer(cg));
+
+  // A child cgroup of c1 (a container's own sub-cgroup) inherits c1's
+  // programs and must find c1's config as its nearest configured ancestor.
+  makeCgroup('c1/child');
+
+  // A listener outside every cgroup, for the allowed connects. The kernel
+  // completes handshakes into the backlog while spawnSync blocks this loop.
+  const listener = createServer((socket) => socket.destroy());
+  await new Promise<void>((resolveListen) => listener.listen(8080, '127.0.0.1', resolveListen));
+
+  // File opens.
+  probe('file.c1.plain', 'c1', 'open', `${t}/plain.txt`, 'r');
+  probe('file.c1.secret', 'c1', 'open', `${t}/secret.txt`, 'r');
+  probe('file.c1.secretWrite', 'c1', 'open', `${t}/secret.txt`, 'w');
+  probe('file.c1.roRead', 'c1', 'open', `${t}/ro/file`, 'r');
+  probe('file.c1.roWrite', 'c1', 'open', `${t}/ro/file`, 'w');
+  probe('file.c1.roReadWrite', 'c1', 'open', `${t}/ro/file`, 'rw');
+  probe('file.c1.kidsDirect', 'c1', 'open', `${t}/kids/a`, 'r');
+  probe('file.c1.kidsNested', 'c1', 'open', `${t}/kids/sub/b`, 'r');
+  probe('file.c1.symlink', 'c1', 'open', `${t}/link`, 'r');
+  probe('file.c1.hardlinkOutside', 'c1', 'open', `${t}/hard`, 'r');
+  probe('file.c1.hardlinkInside', 'c1', 'open', `${t}/secretdir/hard`, 'r');
+  probe('file.c1.openat', 'c1', 'openat', t, 'secret.txt', 'r');
+  probe('file.c1.openatPlain', 'c1', 'openat', t, 'plain.txt', 'r');
+  shellProbe('file.c1.chdirCat', 'c1', `cd ${t} && cat secret.txt`);
+  shellProbe('file.c1.chdirCatPlain', 'c1', `cd ${t}/ro && cat ../plain.txt`);
+  probe('file.c1.deep', 'c1', 'open', `${deepDir}/file`, 'r');
+  probe('file.c1.deepOther', 'c1', 'open', `${deepDir}/other`, 'r');
+  probeIn(`${t}/toodeep`, 'file.c1.tooDeep', 'c1', 'deep', '2060', 'f', 'r');
+  shellProbe('file.c1.sourceCat', 'c1', `cat ${t}/fs.txt`);
+  probe('file.c1.sourceProbe', 'c1', 'open', `${t}/fs.txt`, 'r');
+  probe('file.c1.audited', 'c1', 'open', `${t}/audited.txt`, 'r');
+  probe('file.c1child.secret', 'c1/child', 'open', `${t}/secret.txt`, 'r');
+  probe('file.c1child.plain', 'c1/child', 'open', `${t}/plain.txt`, 'r');
+  probe('file.outside.secret', undefined, 'open', `${t}/secret.txt`, 'r');
+  probe('file.outside.deep', undefined, 'open', `${deepDir}/file`, 'r');
+  probe('file.c2.secret', 'c2', 'open', `${t}/secret.txt`, 'r');
+  probe('file.c2.audited', 'c2', 'open', `${t}/audited.txt`, 'r');
+  probe('file.c4.noConfig', 'c4', 'open', `${t}/plain.txt`, 'r');
+
+  // Exec.
+  probe('exec.c1.allowed', 'c1', 'exec', '/bin/true');
+  probe('exec.c1.denied', 'c1', 'exec', `${t}/bin/denied`);
+  probe('exec.c1.symlink', 'c1', 'exec', `${t}/bin/alias`);
+  probe('exec.c1.scriptDeniedInterpreter', 'c1', 'exec', `${t}/script-denied.sh`);
+  probe('exec.c1.scriptOk', 'c1', 'exec', `${t}/script-ok.sh`);
+  probe('exec.outside.denied', undefined, 'exec', `${t}/bin/denied`, '--help');
+  probe('exec.c2.denied', 'c2', 'exec', `${t}/bin/denied`, '--help');
+  probe('exec.c3.posture', 'c3', 'exec', '/bin/true');
+  probe('exec.c3.postureDenied', 'c3', 'exec', `${t}/bin/denied`, '--help');
+
+  // Network.
+  probe('net.c1.connectAllowed', 'c1', 'connect', '127.0.0.1', '8080', 'tcp');
+  probe('net.c1.connectDenied', 'c1', 'connect', '127.0.0.1', '9999', 'tcp');
+  probe('net.c1.connectMappedDenied', 'c1', 'connect', '::ffff:127.0.0.1', '9999', 'tcp');
+  probe('net.c1.connectMappedAllowed', 'c1', 'connect', '::ffff:127.0.0.1', '8080', 'tcp');
+  probe('net.c1.bindDenied', 'c1', 'bind', '0.0.0.0', '5353', 'udp');
+  probe('net.c1.bindAllowed', 'c1', 'bind', '0.0.0.0', '5354', 'udp');
+  probe('net.c1.raw4', 'c1', 'raw4');
+  probe('net.c1.raw6', 'c1', 'raw6');
+  probe('net.c1.packet', 'c1', 'packet');
+  probe('net.c1child.connectDenied', 'c1/child', 'connect', '127.0.0.1', '9999', 'tcp');
+  probe('net.c1child.raw4', 'c1/child', 'raw4');
+  probe('net.outside.connectDenied', undefined, 'connect', '127.0.0.1', '9999', 'tcp');
+  probe('net.outside.raw4', undefined, 'raw4');
+  probe('net.c2.connectDenied', 'c2', 'connect', '127.0.0.1', '9999', 'tcp');
+  probe('net.c2.raw4', 'c2', 'raw4');
+
+  // Let the ring-buffer thread hand over the last records.
+  await sleep(1500);
+  assignEvents();
+  const result = {
+    phase: 'main',
+    adopted: k.adopted,
+    mode: k.mode,
+    c1: cgroupId(c1).toString(),
+    counters: counters(k),
+    subscription: Object.fromEntries(Object.entries(sub.stats()).map(([n, v]) => [n, String(v)])),
+    totalEvents: events.length,
+    probes,
+  };
+
+  // Leave c1 attached and pinned for the adopt phase, and detach the others.
+  sub.stop();
+  listener.close();
+  for (const l of links.slice(1)) k.detach(l);
+  k.release(links[0]!);
+  k.close();
+  return result;
+}
+
+async function phaseAdopt(): Promise<Record<string, unknown>> {
+  const c1 = `${cgRoot}/c1`;
+
+  // No enforcer runs now: the pins alone must keep c1 confined.
+  probe('orphan.c1.secret', 'c1', 'open', `${t}/secret.txt`, 'r');
+  probe('orphan.c1.plain', 'c1', 'open', `${t}/plain.txt`, 'r');
+
+  // A new enforcer adopts programs, maps and links instead of reloading.
+  const k = loadPrograms({ mode: 'cgroup', pinRoot });
+  const sub = k.subscribe((e) => events.push(e));
+  const pinned = k.pinnedContainers().map(String);
+  const links = k.adoptContainer(cgroupId(c1));
+  probe('adopted.c1.secret', 'c1', 'open', `${t}/secret.txt`, 'r');
+  await sleep(1000);
+  assignEvents();
+  const adoptedEvents = events.length;
+  const adoptedLinks = Object.keys(links.links);
+
+  // Detach: c1 is free again, and its config can go.
+  k.detach(links);
+  k.deleteConfig(cgroupId(c1));
+  probe('detached.c1.secret', 'c1', 'open', `${t}/secret.txt`, 'r');
+  const result = {
+    phase: 'adopt',
+    adopted: k.adopted,
+    pinned,
+    adoptedLinks,
+    c1: cgroupId(c1).toString(),
+    adoptedEvents,
+    counters: counters(k),
+    probes,
+  };
+  sub.stop();
+  k.close();
+  removePins(pinRoot);
+  return result;
+}
+
+async function phaseGlobal(): Promise<Record<string, unknown>> {
+  const globalPins = '/sys/fs/bpf/sabpf-global';
+  removePins(globalPins);
+  const k = loadPrograms({ mode: 'global', pinRoot: globalPins });
+  const sub = k.subscribe((e) => events.push(e));
+  const { file, exec, source } = writePolicy(k);
+  const g1 = makeCgroup('g1');
+  k.setConfig(
+    cgroupId(g1),
+    config({ fileRoot: file.root, execRoot: exec.root, sourceRoot: source.root, rawSocket: { deny: 1, audit: 0, allow: 0 } }),
+  );
+  const links = k.attachGlobal();
+
+  probe('global.g1.secret', 'g1', 'open', `${t}/secret.txt`, 'r');
+  probe('global.g1.plain', 'g1', 'open', `${t}/plain.txt`, 'r');
+  probe('global.g1.execDenied', 'g1', 'exec', `${t}/bin/denied`);
+  probe('global.g1.connectDenied', 'g1', 'connect', '::ffff:127.0.0.1', '9999', 'tcp');
+  probe('global.g1.raw4', 'g1', 'raw4');
+  probe('global.outside.secret', undefined, 'open', `${t}/secret.txt`, 'r');
+  probe('global.outside.execDenied', undefined, 'exec', `${t}/bin/denied`, '--help');
+  probe('global.outside.raw4', undefined, 'raw4');
+  await sleep(1000);
+  assignEvents();
+
+  k.detach(links);
+  probe('global.detached.secret', 'g1', 'open', `${t}/secret.txt`, 'r');
+  const result = { phase: 'global', mode: k.mode, counters: counters(k), probes };
+  sub.stop();
+  k.close();
+  removePins(globalPins);
+  return result;
+}
+
+/** Message of the error fn throws, or a note that it threw nothing. */
+function errorOf(fn: () => unknown): string {
+  try {
+    fn();
+    return 'no error';
+  } catch (err) {
+    return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  }
+}
+
+async function phaseDrops(): Promise<Record<string, unknown>> {
+  // A ring buffer of 16 KiB holds one event of about 8 KiB: with no reader,
+  // the later denials must be counted as dropped records.
+  const dropPins = '/sys/fs/bpf/sabpf-drops';
+  removePins(dropPins);
+  const k = loadPrograms({ mode: 'cgroup', pinRoot: dropPins, ringBufferBytes: 16384 });
+  const { file } = writePolicy(k);
+  const d1 = makeCgroup('d1');
+  k.setConfig(cgroupId(d1), config({ fileRoot: file.root }));
+  const links = k.attachContainer(d1);
+  for (let i = 0; i < 5; i++) probe(`drops.d1.secret${i}`, 'd1', 'open', `${t}/secret.txt`, 'r');
+  const counted = counters(k);
+
+  // A reader started afterwards gets what the ring kept.
+  const sub = k.subscribe((e) => events.push(e));
+  await sleep(1000);
+  sub.stop();
+
+  // Errors surface as JS exceptions that name the call, the object and errno.
+  const errors = {
+    keySize: errorOf(() => k.updateElem('sabpf_configs', Buffer.alloc(4), Buffer.alloc(80))),
+    missingCgroup: errorOf(() => k.attachContainer(`${cgRoot}/missing`)),
+    missingObject: errorOf(() => loadPrograms({ mode: 'cgroup', pinRoot: '/sys/fs/bpf/sabpf-none', objectDir: '/nonexistent' })),
+    lookupMissing: k.lookupElem('sabpf_configs', Buffer.alloc(8)) === null ? 'null' : 'found',
+    deleteMissing: String(k.deleteElem('sabpf_configs', Buffer.alloc(8))),
+  };
+  k.detach(links);
+  k.close();
+  removePins(dropPins);
+  removePins('/sys/fs/bpf/sabpf-none');
+  return { phase: 'drops', counters: counted, eventsAfter: events.length, errors, probes };
+}
+
+async function main(): Promise<void> {
+  if (!probeBin) throw new Error('failed to find sabpf-probe: set SABPF_PROBE to its path in the guest');
+  const phase = process.argv[2];
+  const phases: Record<string, () => Promise<Record<string, unknown>>> = {
+    main: phaseMain,
+    adopt: phaseAdopt,
+    global: phaseGlobal,
+    drops: phaseDrops,
+  };
+  const run = phase === undefined ? undefined : phases[phase];
+  if (!run) throw new Error(`failed to run phase ${JSON.stringify(phase)}: expected main, adopt, global or drops`);
+  const result = await run();
+  const out = process.env['SABPF_OUT'];
+  const text = JSON.stringify(result, null, 1);
+  if (out) writeFileSync(`${out}/hooks-${phase}.json`, text);
+  process.stdout.write(`${text}\n`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * sabpf-probe: one system call per run, with its errno on stdout, so a
+ * guest scenario can tell EPERM (a BPF denial) from any other failure.
+ * Built statically on the host (hooks.test.ts) and run inside the VM:
+ *
+ *   sabpf-probe [-c CGROUP_DIR] OP ARGS...
+ *     -c DIR                    join the cgroup first (write to DIR/cgroup.procs)
+ *     open PATH r|w|rw          open(2)
+ *     openat DIR NAME r|w|rw    openat(2) relative to an fd of DIR
+ *     deep N NAME r|w|rw|c      chdir N levels down a chain of "a" directories
+ *                               (made as needed), then open(2) NAME there; c creates
+ *     exec PATH [ARGS...]       execve(2); prints only on failure
+ *     connect ADDR PORT tcp|udp connect(2); ADDR is IPv4 or IPv6 (may be mapped)
+ *     bind ADDR PORT tcp|udp    bind(2)
+ *     raw4 | raw6 | packet      socket(2) of a raw IPv4/IPv6 or packet socket
+ *
+ * Output: "ok" or "errno N NAME"; exit status 0 or 1 (2 for usage errors).
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef AF_PACKET
+#define AF_PACKET 17
+#endif
+
+static int report(int rc)
+{
+	if (rc < 0) {
+		int err = errno;
+		printf("errno %d %s\n", err, strerror(err));
+		return 1;
+	}
+	printf("ok\n");
+	return 0;
+}
+
+static int open_flags(const char *mode)
+{
+	if (!strcmp(mode, "r"))
+		return O_RDONLY;
+	if (!strcmp(mode, "w"))
+		return O_WRONLY;
+	if (!strcmp(mode, "rw"))
+		return O_RDWR;
+	if (!strcmp(mode, "c"))
+		return O_WRONLY | O_CREAT;
+	fprintf(stderr, "sabpf-probe: mode must be r, w or rw, not %s\n", mode);
+	exit(2);
+}
+
+/* Fills a sockaddr_in6 or sockaddr_in from text; returns its length. */
+static socklen_t parse_addr(const char *text, const char *port, struct sockaddr_storage *ss)
+{
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, text, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(atoi(port));
+		return sizeof(*sin);
+	}
+	if (inet_pton(AF_INET6, text, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(atoi(port));
+		return sizeof(*sin6);
+	}
+	fprintf(stderr, "sabpf-probe: not an IPv4 or IPv6 address: %s\n", text);
+	exit(2);
+}
+
+static int net(const char *op, const char *addr, const char *port, const char *proto)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = parse_addr(addr, port, &ss);
+	int type = !strcmp(proto, "udp") ? SOCK_DGRAM : SOCK_STREAM;
+	int fd = socket(ss.ss_family, type, 0);
+
+	if (fd < 0)
+		return report(fd);
+	if (!strcmp(op, "connect"))
+		return report(connect(fd, (struct sockaddr *)&ss, len));
+	return report(bind(fd, (struct sockaddr *)&ss, len));
+}
+
+static void join_cgroup(const char *dir)
+{
+	char path[4096], pid[32];
+	int fd, n;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	n = snprintf(pid, sizeof(pid), "%d\n", getpid());
+	fd = open(path, O_WRONLY);
+	if (fd < 0 || write(fd, pid, n) != n) {
+		fprintf(stderr, "sabpf-probe: failed to join cgroup %s: %s\n", dir, strerror(errno));
+		exit(2);
+	}
+	close(fd);
+}
+
+int main(int argc, char **argv)
+{
+	const char *op;
+
+	if (argc > 2 && !strcmp(argv[1], "-c")) {
+		join_cgroup(argv[2]);
+		argv += 2;
+		argc -= 2;
+	}
+	if (argc < 2)
+		goto usage;
+	op = argv[1];
+
+	if (!strcmp(op, "open") && argc == 4)
+		return report(open(argv[2], open_flags(argv[3])));
+	if (!strcmp(op, "openat") && argc == 5) {
+		int dir = open(argv[2], O_RDONLY | O_DIRECTORY);
+		if (dir < 0)
+			return report(dir);
+		return report(openat(dir, argv[3], open_flags(argv[4])));
+	}
+	if (!strcmp(op, "deep") && argc == 5) {
+		/* Relative steps: the absolute name may be longer than PATH_MAX. */
+		for (int i = atoi(argv[2]); i > 0; i--) {
+			if (mkdir("a", 0755) < 0 && errno != EEXIST)
+				return report(-1);
+			if (chdir("a") < 0)
+				return report(-1);
+		}
+		return report(open(argv[3], open_flags(argv[4]), 0644));
+	}
+	if (!strcmp(op, "exec") && argc >= 3) {
+		execv(argv[2], &argv[2]);
+		return report(-1);
+	}
+	if ((!strcmp(op, "connect") || !strcmp(op, "bind")) && argc == 5)
+		return net(op, argv[2], argv[3], argv[4]);
+	if (!strcmp(op, "raw4"))
+		return report(socket(AF_INET, SOCK_RAW, IPPROTO_ICMP));
+	if (!strcmp(op, "raw6"))
+		return report(socket(AF_INET6, SOCK_RAW, IPPROTO_ICMPV6));
+	if (!strcmp(op, "packet"))
+		return report(socket(AF_PACKET, SOCK_RAW, 0));
+
+usage:
+	fprintf(stderr, "usage: sabpf-probe [-c CGROUP_DIR] open|openat|deep|exec|connect|bind|raw4|raw6|packet ARGS...\n");
+	return 2;
+}
