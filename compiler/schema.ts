@@ -35,6 +35,7 @@ function compiled(): { schema: Record<string, unknown>; validate: ValidateFuncti
   const schema = crd.spec.versions[0]?.schema.openAPIV3Schema;
   if (!schema) throw new Error(`failed to read the openAPIV3Schema from ${path}: no versions[0].schema`);
 
+  closeObjects((schema.properties as Record<string, Record<string, unknown>> | undefined)?.spec);
   const ajv = new Ajv({
     allErrors: true,
     useDefaults: true,
@@ -44,6 +45,20 @@ function compiled(): { schema: Record<string, unknown>; validate: ValidateFuncti
   });
   cached = { schema, validate: ajv.compile(schema) };
   return cached;
+}
+
+/**
+ * Sets additionalProperties: false on every object schema with properties
+ * below `node`, so unknown fields (typos such as "acess") are reported. The
+ * CRD cannot say it itself: structural schemas forbid properties together
+ * with additionalProperties.
+ */
+function closeObjects(node: Record<string, unknown> | undefined): void {
+  if (!node || typeof node !== 'object') return;
+  const properties = node.properties as Record<string, Record<string, unknown>> | undefined;
+  if (properties && node.additionalProperties === undefined) node.additionalProperties = false;
+  for (const child of Object.values(properties ?? {})) closeObjects(child);
+  closeObjects(node.items as Record<string, unknown> | undefined);
 }
 
 export interface SchemaProblem {

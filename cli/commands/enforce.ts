@@ -18,6 +18,7 @@ import { loadPrograms, removePins } from '../../enforcer/kernel/index.js';
 import { loadFiles, printDiagnostics, UsageError } from '../io.js';
 
 export const enforceHelp = `Usage: sabpf enforce --policies PATH... --containers FILE [options]
+       sabpf enforce --kubernetes --node-name NAME [options]   (see sabpf enforce --kubernetes --help)
        sabpf enforce --unload [--pin-root DIR]
 
 Loads the sabpf BPF LSM programs, attaches them to the cgroup of each
@@ -42,6 +43,10 @@ Exit status: 0 on a clean stop, 1 on invalid policies or containers, 3 when
 a kernel feature is missing (named in the message), 2 on a usage error.`;
 
 export async function enforceCommand(argv: string[]): Promise<number> {
+  if (argv.includes('--kubernetes')) {
+    const { enforceKubernetesCommand } = await import('./enforce-kubernetes.js');
+    return enforceKubernetesCommand(argv);
+  }
   const { values } = parseArgs({
     args: argv,
     options: {

@@ -20,7 +20,7 @@ export interface PolicyUpdate {
   policy: Policy;
   /** Signature stored on the object by the admission webhook (annotation sabpf.io/signature), when present. */
   signature?: string;
-  /** The object as received (not a cached reference), for signature verification of its spec. */
+  /** The object as received, for signature verification of its spec. Read only: it may be an informer's cached copy. */
   object?: Record<string, unknown>;
 }
 

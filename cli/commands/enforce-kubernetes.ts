@@ -1,0 +1,143 @@
+// sabpf enforce --kubernetes: the per-node enforcer of a cluster. Watches
+// ContainerSecurityPolicies and the pods bound to this node, confines their
+// containers, posts denials as Events and reports CSP status.
+
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import { AuditWriter } from '../../enforcer/audit/index.js';
+import { Enforcer, type SignatureCheck } from '../../enforcer/core/enforcer.js';
+import { preflight } from '../../enforcer/core/preflight.js';
+import { LAYOUTS, type LayoutChoice } from '../../enforcer/k8s/cgroups.js';
+import { runKubernetesMode } from '../../enforcer/k8s/run.js';
+import { loadPrograms } from '../../enforcer/kernel/index.js';
+import { verifyPolicySignature } from '../../webhook/signing.js';
+import { UsageError } from '../io.js';
+
+export const enforceKubernetesHelp = `Usage: sabpf enforce --kubernetes --node-name NAME [options]
+
+Runs the per-node enforcer against the Kubernetes API: confines the
+containers of the pods bound to NAME with the ContainerSecurityPolicies that
+select them, posts denials as Events and updates CSP status.
+
+Options:
+      --node-name NAME           this node's name (default: $NODE_NAME)
+      --kubeconfig FILE          kubeconfig (default: $KUBECONFIG, else the in-cluster service account)
+      --cgroup-root DIR          cgroup v2 mount (default /sys/fs/cgroup)
+      --cgroup-layout LAYOUT     ${LAYOUTS.join(', ')} (default auto: probe the node)
+      --signing-public-key FILE  PEM public key of the admission webhook; policies whose
+                                 sabpf.io/signature does not verify are not applied
+      --allow-unsigned           apply policies without checking signatures (test clusters only)
+      --audit-dir DIR            audit trail folder (default /var/log/sabpf)
+      --pin-root DIR             bpffs folder for pins (default /sys/fs/bpf/sabpf)
+      --mode MODE                auto (default), cgroup or global
+      --metrics-port PORT        serve Prometheus metrics on 127.0.0.1:PORT (default: off)
+  -h, --help                     show this help`;
+
+export async function enforceKubernetesCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      kubernetes: { type: 'boolean' },
+      'node-name': { type: 'string' },
+      kubeconfig: { type: 'string' },
+      'cgroup-root': { type: 'string', default: '/sys/fs/cgroup' },
+      'cgroup-layout': { type: 'string', default: 'auto' },
+      'signing-public-key': { type: 'string' },
+      'allow-unsigned': { type: 'boolean' },
+      'audit-dir': { type: 'string', default: '/var/log/sabpf' },
+      'pin-root': { type: 'string', default: '/sys/fs/bpf/sabpf' },
+      mode: { type: 'string', default: 'auto' },
+      'metrics-port': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(`${enforceKubernetesHelp}\n`);
+    return 0;
+  }
+  const nodeName = values['node-name'] ?? process.env.NODE_NAME;
+  if (!nodeName) throw new UsageError('missing --node-name; pass it or set NODE_NAME (the downward API spec.nodeName in a DaemonSet)');
+  const layout = values['cgroup-layout'] as LayoutChoice;
+  if (!LAYOUTS.includes(layout)) throw new UsageError(`invalid --cgroup-layout ${layout}; use one of ${LAYOUTS.join(', ')}`);
+  if (!['auto', 'cgroup', 'global'].includes(values.mode)) throw new UsageError(`invalid --mode ${values.mode}; use auto, cgroup or global`);
+  if (!values['signing-public-key'] && !values['allow-unsigned']) {
+    throw new UsageError('missing --signing-public-key; give the webhook signing key\'s public half, or --allow-unsigned on a test cluster');
+  }
+
+  const logger = pino({ name: 'sabpf-enforcer', base: { node: nodeName } }, pino.destination(2));
+  let checkSignature: SignatureCheck | undefined;
+  if (values['signing-public-key']) {
+    const publicKey = readFileSync(values['signing-public-key'], 'utf8');
+    checkSignature = (update) => (update.object ? verifyPolicySignature(update.object, publicKey) : { ok: false, reason: 'the policy object is missing' });
+  }
+
+  const checks = preflight();
+  if (!checks.ok) {
+    process.stderr.write(`sabpf enforce: cannot enforce on this kernel:\n${checks.problems.map((p) => `  - ${p}`).join('\n')}\n`);
+    return 3;
+  }
+  const mode = values.mode === 'auto' ? checks.mode : (values.mode as 'cgroup' | 'global');
+
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const kernel = loadPrograms({ mode, pinRoot: values['pin-root'] });
+  const audit = await AuditWriter.open({ directory: values['audit-dir'], node: nodeName, registry, logger });
+  // The Kubernetes side is created after the enforcer, so decisions reach it through this indirection.
+  let forward: (record: Parameters<NonNullable<ConstructorParameters<typeof Enforcer>[0]['onDecision']>>[0]) => void = () => undefined;
+  const enforcer = new Enforcer({
+    kernel,
+    node: nodeName,
+    logger,
+    audit,
+    registry,
+    ...(checkSignature ? { checkSignature } : {}),
+    onDecision: (record) => forward(record),
+  });
+  await enforcer.start();
+
+  const abort = new AbortController();
+  const cluster = runKubernetesMode({
+    ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
+    nodeName,
+    cgroupRoot: values['cgroup-root'],
+    layout,
+    sink: enforcer,
+    statusProvider: () => enforcer.status(),
+    signal: abort.signal,
+    logger,
+    registry,
+  });
+  forward = (record) => cluster.onDecision(record);
+
+  const metricsServer = values['metrics-port']
+    ? createServer((request, response) => {
+        if (request.url !== '/metrics') {
+          response.writeHead(404).end();
+          return;
+        }
+        registry.metrics().then(
+          (text) => response.writeHead(200, { 'content-type': registry.contentType }).end(text),
+          (err: unknown) => response.writeHead(500).end(String(err)),
+        );
+      }).listen(Number(values['metrics-port']), '127.0.0.1')
+    : undefined;
+
+  return new Promise<number>((resolve) => {
+    const stop = (signal: string): void => {
+      logger.info({ signal }, 'stopping; pinned programs keep enforcing');
+      abort.abort();
+      void (async () => {
+        await cluster.stop();
+        await enforcer.stop();
+        await audit.close(`enforcer stopped: ${signal}`);
+        metricsServer?.close();
+        resolve(0);
+      })();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}
