@@ -62,16 +62,18 @@ export async function enforceKubernetesCommand(argv: string[]): Promise<number> 
   if (!nodeName) throw new UsageError('missing --node-name; pass it or set NODE_NAME (the downward API spec.nodeName in a DaemonSet)');
   const layout = values['cgroup-layout'] as LayoutChoice;
   if (!LAYOUTS.includes(layout)) throw new UsageError(`invalid --cgroup-layout ${layout}; use one of ${LAYOUTS.join(', ')}`);
-  if (!['auto', 'cgroup', 'global'].includes(values.mode)) throw new UsageError(`invalid --mode ${values.mode}; use auto, cgroup or global`);
+  if (!['auto', 'cgroup', 'global'].includes(values.mode))
+    throw new UsageError(`invalid --mode ${values.mode}; use auto, cgroup or global`);
   if (!values['signing-public-key'] && !values['allow-unsigned']) {
-    throw new UsageError('missing --signing-public-key; give the webhook signing key\'s public half, or --allow-unsigned on a test cluster');
+    throw new UsageError("missing --signing-public-key; give the webhook signing key's public half, or --allow-unsigned on a test cluster");
   }
 
   const logger = pino({ name: 'sabpf-enforcer', base: { node: nodeName } }, pino.destination(2));
   let checkSignature: SignatureCheck | undefined;
   if (values['signing-public-key']) {
     const publicKey = readFileSync(values['signing-public-key'], 'utf8');
-    checkSignature = (update) => (update.object ? verifyPolicySignature(update.object, publicKey) : { ok: false, reason: 'the policy object is missing' });
+    checkSignature = (update) =>
+      update.object ? verifyPolicySignature(update.object, publicKey) : { ok: false, reason: 'the policy object is missing' };
   }
 
   const checks = preflight();
