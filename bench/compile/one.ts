@@ -43,7 +43,8 @@ const compileMs: number[] = [];
 let entries = 0;
 for (let i = 0; i < repeats; i++) {
   const t0 = performance.now();
-  const { policies, diagnostics } = mode === 'yaml' ? loadPolicies(text, 'bench.yaml') : loadPolicyObject(JSON.parse(json) as unknown, { inPlace: true });
+  const { policies, diagnostics } =
+    mode === 'yaml' ? loadPolicies(text, 'bench.yaml') : loadPolicyObject(JSON.parse(json) as unknown, { inPlace: true });
   const t1 = performance.now();
   if (diagnostics.length > 0) throw new Error(`benchmark policy is invalid: ${diagnostics[0]?.problem}`);
   const program = compileContainer(policies, container);

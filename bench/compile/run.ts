@@ -27,9 +27,13 @@ const measure = (rules: number, mode: string): Result =>
   JSON.parse(execFileSync(process.execPath, [one, String(rules), repeats, mode], { encoding: 'utf8' })) as Result;
 
 process.stdout.write(`compile benchmark: median of ${repeats} runs per size, each size and mode in a fresh node process\n`);
-process.stdout.write('  object: validate (CRD schema + semantic checks) and compile a parsed policy object, as the webhook and enforcer do\n');
+process.stdout.write(
+  '  object: validate (CRD schema + semantic checks) and compile a parsed policy object, as the webhook and enforcer do\n',
+);
 process.stdout.write('  yaml:   the same plus YAML parsing with positions, as `sabpf validate` and `sabpf compile` do\n\n');
-process.stdout.write('mode    rules   yaml KiB  map entries  validate ms  compile ms  total ms  x(10 rules)  peak RSS MiB  RSS over baseline MiB\n');
+process.stdout.write(
+  'mode    rules   yaml KiB  map entries  validate ms  compile ms  total ms  x(10 rules)  peak RSS MiB  RSS over baseline MiB\n',
+);
 for (const mode of ['object', 'yaml']) {
   const results = sizes.map((rules) => measure(rules, mode));
   const base = results[0] as Result;
