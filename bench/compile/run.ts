@@ -20,11 +20,13 @@ interface Result {
   totalMs: number;
   maxRssKb: number;
   rssBeforeKb: number;
+  heapGrowthMiB: number;
+  retainedMiB: number;
 }
 
 const sizes = [10, 1_000, 10_000];
 const measure = (rules: number, mode: string): Result =>
-  JSON.parse(execFileSync(process.execPath, [one, String(rules), repeats, mode], { encoding: 'utf8' })) as Result;
+  JSON.parse(execFileSync(process.execPath, ['--expose-gc', one, String(rules), repeats, mode], { encoding: 'utf8' })) as Result;
 
 process.stdout.write(`compile benchmark: median of ${repeats} runs per size, each size and mode in a fresh node process\n`);
 process.stdout.write(
@@ -32,7 +34,7 @@ process.stdout.write(
 );
 process.stdout.write('  yaml:   the same plus YAML parsing with positions, as `sabpf validate` and `sabpf compile` do\n\n');
 process.stdout.write(
-  'mode    rules   yaml KiB  map entries  validate ms  compile ms  total ms  x(10 rules)  peak RSS MiB  RSS over baseline MiB\n',
+  'mode    rules   yaml KiB  map entries  validate ms  compile ms  total ms  x(10 rules)  heap growth MiB  retained MiB  RSS over start MiB\n',
 );
 for (const mode of ['object', 'yaml']) {
   const results = sizes.map((rules) => measure(rules, mode));
@@ -42,6 +44,6 @@ for (const mode of ['object', 'yaml']) {
 
 function print(r: Result, base: Result): void {
   process.stdout.write(
-    `${r.mode.padEnd(7)} ${String(r.rules).padEnd(7)} ${(r.bytes / 1024).toFixed(0).padStart(8)}  ${String(r.entries).padStart(11)}  ${r.validateMs.toFixed(2).padStart(11)}  ${r.compileMs.toFixed(2).padStart(10)}  ${r.totalMs.toFixed(2).padStart(8)}  ${(r.totalMs / base.totalMs).toFixed(1).padStart(11)}  ${(r.maxRssKb / 1024).toFixed(1).padStart(12)}  ${((r.maxRssKb - r.rssBeforeKb) / 1024).toFixed(1).padStart(21)}\n`,
+    `${r.mode.padEnd(7)} ${String(r.rules).padEnd(7)} ${(r.bytes / 1024).toFixed(0).padStart(8)}  ${String(r.entries).padStart(11)}  ${r.validateMs.toFixed(2).padStart(11)}  ${r.compileMs.toFixed(2).padStart(10)}  ${r.totalMs.toFixed(2).padStart(8)}  ${(r.totalMs / base.totalMs).toFixed(1).padStart(11)}  ${r.heapGrowthMiB.toFixed(1).padStart(15)}  ${r.retainedMiB.toFixed(1).padStart(12)}  ${((r.maxRssKb - r.rssBeforeKb) / 1024).toFixed(1).padStart(18)}\n`,
   );
 }

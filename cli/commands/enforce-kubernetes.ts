@@ -85,7 +85,14 @@ export async function enforceKubernetesCommand(argv: string[]): Promise<number> 
 
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const kernel = loadPrograms({ mode, pinRoot: values['pin-root'] });
+  let kernel;
+  try {
+    kernel = loadPrograms({ mode, pinRoot: values['pin-root'] });
+  } catch (err) {
+    // Loading is where the kernel's own policy (lockdown, a hardened sysctl, a seccomp filter) says no.
+    process.stderr.write(`sabpf enforce: cannot enforce: ${(err as Error).message}\n`);
+    return 3;
+  }
   const audit = await AuditWriter.open({ directory: values['audit-dir'], node: nodeName, registry, logger });
   // The Kubernetes side is created after the enforcer, so decisions reach it through this indirection.
   let forward: (record: Parameters<NonNullable<ConstructorParameters<typeof Enforcer>[0]['onDecision']>>[0]) => void = () => undefined;

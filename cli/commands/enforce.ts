@@ -84,7 +84,13 @@ export async function enforceCommand(argv: string[]): Promise<number> {
   };
   const policies = readPolicies();
   if (!policies) return 1;
-  const declared = readContainersFile(values.containers);
+  let declared;
+  try {
+    declared = readContainersFile(values.containers);
+  } catch (err) {
+    process.stderr.write(`sabpf enforce: ${(err as Error).message}\n`);
+    return 1;
+  }
 
   // Never report enforcement that is not happening: stop on a missing kernel feature.
   const checks = preflight();
@@ -97,7 +103,14 @@ export async function enforceCommand(argv: string[]): Promise<number> {
 
   const node = values.node ?? declared.node ?? hostname();
   const registry = new Registry();
-  const kernel = loadPrograms({ mode, pinRoot: values['pin-root'], ...(values.objects ? { objectDir: values.objects } : {}) });
+  let kernel;
+  try {
+    kernel = loadPrograms({ mode, pinRoot: values['pin-root'], ...(values.objects ? { objectDir: values.objects } : {}) });
+  } catch (err) {
+    // Loading is where the kernel's own policy (lockdown, a hardened sysctl, a seccomp filter) says no.
+    process.stderr.write(`sabpf enforce: cannot enforce: ${(err as Error).message}\n`);
+    return 3;
+  }
   const audit = await AuditWriter.open({ directory: values['audit-dir'], node, registry, logger });
   const enforcer = new Enforcer({ kernel, node, logger, audit, registry });
   await enforcer.start();

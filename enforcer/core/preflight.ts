@@ -10,7 +10,7 @@ export interface PreflightResult {
   /** One line per missing feature: what is missing and how to fix it. */
   problems: string[];
   kernelRelease: string;
-  /** cgroup: BPF_LSM_CGROUP (6.0+); global: lsm/ programs with a per-cgroup lookup (5.7 to 5.19). */
+  /** cgroup: BPF_LSM_CGROUP (6.0+); global: lsm/ programs with a per-cgroup lookup (5.17 to 5.19). */
   mode: 'cgroup' | 'global';
 }
 
@@ -34,8 +34,8 @@ export function preflight(kernelRelease: string = release(), paths: PreflightPat
   const minor = Number(version?.[2] ?? 0);
   const atLeast = (m: number, n: number): boolean => major > m || (major === m && minor >= n);
 
-  if (!atLeast(5, 7)) {
-    problems.push(`kernel ${kernelRelease} is older than 5.7, which added BPF LSM programs; upgrade the node's kernel`);
+  if (!atLeast(5, 17)) {
+    problems.push(`kernel ${kernelRelease} is older than 5.17, which added bpf_loop (the path walk needs it); upgrade the node's kernel`);
   }
 
   if (!existsSync(paths.lsm)) {

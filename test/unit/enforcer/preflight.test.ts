@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { preflight } from '../../../enforcer/core/preflight.js';
+
+const goodMounts = 'cgroup2 /sys/fs/cgroup cgroup2 rw 0 0\nbpf /sys/fs/bpf bpf rw 0 0\n';
+
+function fixture(lsm: string | undefined, btf: boolean, mounts: string): { lsm: string; btf: string; mounts: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'sabpf-preflight-'));
+  const paths = { lsm: join(dir, 'lsm'), btf: join(dir, 'vmlinux'), mounts: join(dir, 'mounts') };
+  if (lsm !== undefined) writeFileSync(paths.lsm, lsm);
+  if (btf) writeFileSync(paths.btf, '');
+  writeFileSync(paths.mounts, mounts);
+  return paths;
+}
+
+describe('preflight', () => {
+  it('passes on a 6.1 kernel with every feature', () => {
+    const result = preflight('6.1.0-57-amd64', fixture('lockdown,capability,bpf', true, goodMounts));
+    assert.deepEqual(result.problems, []);
+    assert.equal(result.ok, true);
+    assert.equal(result.mode, 'cgroup');
+  });
+
+  it('picks global mode before 6.0', () => {
+    assert.equal(preflight('5.19.0', fixture('bpf', true, goodMounts)).mode, 'global');
+  });
+
+  const failures: [string, string, ReturnType<typeof fixture>, RegExp][] = [
+    ['an old kernel', '5.10.0', fixture('bpf', true, goodMounts), /older than 5\.17/u],
+    [
+      'the BPF LSM off',
+      '6.1.0',
+      fixture('lockdown,capability,apparmor', true, goodMounts),
+      /BPF LSM is not active.*lsm=lockdown,capability,apparmor,bpf/u,
+    ],
+    ['securityfs missing', '6.1.0', fixture(undefined, true, goodMounts), /securityfs is not mounted/u],
+    ['no BTF', '6.1.0', fixture('bpf', false, goodMounts), /no BTF/u],
+    ['cgroup v1', '6.1.0', fixture('bpf', true, 'bpf /sys/fs/bpf bpf rw 0 0\n'), /cgroup v2 is not mounted/u],
+    ['no bpffs', '6.1.0', fixture('bpf', true, 'cgroup2 /sys/fs/cgroup cgroup2 rw 0 0\n'), /bpffs is not mounted/u],
+  ];
+  for (const [name, release, paths, problem] of failures) {
+    it(`names ${name}`, () => {
+      const result = preflight(release, paths);
+      assert.equal(result.ok, false);
+      assert.equal(result.problems.length, 1, result.problems.join('\n'));
+      assert.match(result.problems[0] ?? '', problem);
+    });
+  }
+});
