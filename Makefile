@@ -8,7 +8,7 @@ APT_PACKAGES := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libc6-dev bi
 NODE_MODULES_STAMP := node_modules/.package-lock.json
 MOCHA := npx mocha --color
 
-.PHONY: help deps apt-deps build build-ts build-bpf build-native cluster-bins lint format \
+.PHONY: help deps apt-deps build build-ts build-bpf build-native build-rego cluster-bins lint format \
 	test test-unit test-vm test-e2e bench demo clean
 
 help:
@@ -36,7 +36,7 @@ deps: apt-deps $(NODE_MODULES_STAMP)
 build-ts: $(NODE_MODULES_STAMP)
 	npx tsc -p tsconfig.json
 
-build: build-ts build-bpf build-native
+build: build-ts build-bpf build-native build-rego
 
 build-bpf: apt-deps
 	$(MAKE) -C enforcer/bpf
@@ -46,6 +46,10 @@ build-native: apt-deps $(NODE_MODULES_STAMP)
 
 cluster-bins:
 	bash test/cluster/build.sh
+
+# Compiles policies/admission/*.rego to wasm with the opa built by cluster-bins (runs opa test first).
+build-rego: cluster-bins
+	bash policies/admission/build.sh
 
 lint: $(NODE_MODULES_STAMP)
 	npx eslint .
@@ -63,13 +67,17 @@ test-vm: deps build
 	bash test/vm/kernel.sh >/dev/null
 	$(MOCHA) --timeout 900000 'dist/test/vm/**/*.test.js'
 
-test-e2e: deps build-ts cluster-bins
-	$(MOCHA) --timeout 600000 'dist/test/e2e/**/*.test.js'
+test-e2e: deps build cluster-bins
+	bash test/vm/kernel.sh >/dev/null
+	$(MOCHA) --timeout 900000 'dist/test/e2e/**/*.test.js'
 
-bench: deps build-ts
+bench: deps build cluster-bins
 	node dist/bench/compile/run.js
+	node dist/bench/admission/run.js
+	node dist/bench/kernel/run.js
 
-demo: deps build-ts
+demo: deps build cluster-bins
+	bash test/vm/kernel.sh >/dev/null
 	bash scripts/demo.sh
 
 clean:

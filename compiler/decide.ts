@@ -13,7 +13,7 @@
 
 import { cidrMatches } from './net.js';
 import { formatPattern, patternMatches } from './paths.js';
-import type { Action, Policy, Protocol } from './types.js';
+import type { Action, Cidr, Policy, Protocol } from './types.js';
 import { policyKey } from './types.js';
 
 export interface SocketOperation {
@@ -83,24 +83,24 @@ export function decide(policies: readonly Policy[], operation: Operation): Decis
   return decision;
 }
 
+/** The deciding rule of one policy and what it matched, formatted only for the winner. */
 interface Candidate {
   action: Action;
   id: string;
-  matched: string;
+  matched: () => string;
 }
 
+// Allocation-light on purpose: the webhook calls this for every container of
+// every admitted pod, and garbage here showed up as admission latency.
 function decideOne(policy: Policy, operation: Operation): PolicyOutcome {
-  const base = { policy: policyKey(policy), mode: policy.spec.mode };
+  const key = policyKey(policy);
+  const mode = policy.spec.mode;
   const section = sectionOf(policy, operation);
-  if (!section) return { ...base, outcome: 'none' };
+  if (!section) return { policy: key, mode, outcome: 'none' };
 
-  let best: Candidate | undefined;
-  for (const candidate of matchingRules(policy, operation)) {
-    // Most restrictive action wins; among equals, the first rule in the policy.
-    if (!best || SEVERITY[candidate.action] > SEVERITY[best.action]) best = candidate;
-  }
-  if (best) return { ...base, outcome: best.action, by: best.id, matched: best.matched };
-  return { ...base, outcome: section.posture, by: 'posture' };
+  const best = bestRule(policy, operation);
+  if (best) return { policy: key, mode, outcome: best.action, by: best.id, matched: best.matched() };
+  return { policy: key, mode, outcome: section.posture, by: 'posture' };
 }
 
 function sectionOf(policy: Policy, operation: Operation): { posture: Action } | undefined {
@@ -114,39 +114,53 @@ function sectionOf(policy: Policy, operation: Operation): { posture: Action } | 
   }
 }
 
-function* matchingRules(policy: Policy, operation: Operation): Generator<Candidate> {
-  if (operation.kind === 'open') {
-    for (const rule of policy.spec.file?.rules ?? []) {
-      if (rule.access !== 'readwrite' && rule.access !== operation.access) continue;
+/** Returns the most restrictive matching rule; among equals, the first in the policy. */
+function bestRule(policy: Policy, operation: Operation): Candidate | undefined {
+  let best: Candidate | undefined;
+  const offer = (action: Action, id: string, matched: () => string): void => {
+    if (!best || SEVERITY[action] > SEVERITY[best.action]) best = { action, id, matched };
+  };
+
+  if (operation.kind === 'open' || operation.kind === 'exec') {
+    const rules = operation.kind === 'open' ? (policy.spec.file?.rules ?? []) : (policy.spec.exec?.rules ?? []);
+    for (const rule of rules) {
+      if (best?.action === 'deny') break;
+      if (operation.kind === 'open' && 'access' in rule && rule.access !== 'readwrite' && rule.access !== operation.access) continue;
       if (!sourceMatches(rule.fromSource, operation.executable)) continue;
-      const pattern = rule.paths.find((p) => patternMatches(p, operation.path));
-      if (pattern) yield { action: rule.action, id: rule.id, matched: formatPattern(pattern) };
+      for (const pattern of rule.paths) {
+        if (!patternMatches(pattern, operation.path)) continue;
+        offer(rule.action, rule.id, () => formatPattern(pattern));
+        break;
+      }
     }
-    return;
+    return best;
   }
-  if (operation.kind === 'exec') {
-    for (const rule of policy.spec.exec?.rules ?? []) {
-      if (!sourceMatches(rule.fromSource, operation.executable)) continue;
-      const pattern = rule.paths.find((p) => patternMatches(p, operation.path));
-      if (pattern) yield { action: rule.action, id: rule.id, matched: formatPattern(pattern) };
-    }
-    return;
-  }
+
+  const rules = policy.spec.network?.rules ?? [];
   if (operation.kind === 'raw-socket' || operation.kind === 'packet-socket') {
-    for (const rule of policy.spec.network?.rules ?? []) {
-      if (rule.operation === operation.kind) yield { action: rule.action, id: rule.id, matched: operation.kind };
-    }
-    return;
+    for (const rule of rules) if (rule.operation === operation.kind) offer(rule.action, rule.id, () => operation.kind);
+    return best;
   }
   const { address, port, protocol } = operation;
-  for (const rule of policy.spec.network?.rules ?? []) {
+  for (const rule of rules) {
     if (rule.operation !== operation.kind || !rule.protocols.includes(protocol)) continue;
-    const cidr = rule.cidrs.length === 0 ? undefined : rule.cidrs.find((c) => cidrMatches(c, address));
-    if (rule.cidrs.length > 0 && !cidr) continue;
-    const portMatches = rule.ports.length === 0 || rule.ports.some((r) => port >= r.port && port <= r.endPort);
+    let cidr: Cidr | undefined;
+    if (rule.cidrs.length > 0) {
+      for (const candidate of rule.cidrs) {
+        if (cidrMatches(candidate, address)) {
+          cidr = candidate;
+          break;
+        }
+      }
+      if (!cidr) continue;
+    }
+    let portMatches = rule.ports.length === 0;
+    for (const range of rule.ports) if (port >= range.port && port <= range.endPort) portMatches = true;
     if (!portMatches) continue;
-    yield { action: rule.action, id: rule.id, matched: `${cidr?.text ?? 'any address'} port ${port}` };
+    const matchedCidr = cidr;
+    offer(rule.action, rule.id, () => `${matchedCidr?.text ?? 'any address'} port ${port}`);
   }
+  return best;
 }
 
 function sourceMatches(fromSource: readonly string[], executable: string | undefined): boolean {

@@ -155,9 +155,15 @@ export function cidrContains(a: Cidr, b: Cidr): boolean {
   return masked.every((byte, i) => byte === a.address[i]);
 }
 
+/** Tells whether an address lies in a CIDR; allocates nothing, as the webhook calls it per request. */
 export function cidrMatches(cidr: Cidr, address: Uint8Array): boolean {
-  const masked = maskAddress(address, cidr.prefixLength);
-  return masked.every((byte, i) => byte === cidr.address[i]);
+  for (let i = 0; i < 16; i++) {
+    const bits = Math.max(0, Math.min(8, cidr.prefixLength - 8 * i));
+    if (bits === 0) return true;
+    const mask = (0xff << (8 - bits)) & 0xff;
+    if (((address[i] ?? 0) & mask) !== (cidr.address[i] ?? 0)) return false;
+  }
+  return true;
 }
 
 /** A block of ports sharing their top `plen` bits: ports prefix << (16 - plen) and up. */

@@ -1,13 +1,15 @@
 // Signed policies. The mutating webhook signs every ContainerSecurityPolicy it
-// admits, and the enforcer applies a policy only if the signature verifies, so
-// a policy written to etcd by a path that skips admission (direct etcd access,
-// a disabled webhook) is never enforced.
+// admits. The enforcer (sabpf enforce --kubernetes --signing-public-key)
+// applies a policy only if the signature verifies, so a policy written to etcd
+// by a path that skips admission (direct etcd access, a disabled webhook) is
+// never enforced.
 //
 // The signature is an ES256 JWT in the annotation sabpf.io/signature with the
-// payload {ns, name, specHash}, where specHash is the sha256 of the canonical
-// JSON of .spec. It binds the spec to the policy's namespace and name, so a
-// token copied to another policy, or a spec edited after signing, fails.
-// Metadata other than namespace and name, and status, are not covered.
+// payload {ns, name, specHash} (jsonwebtoken adds iat), where specHash is the
+// sha256 of the canonical JSON of .spec. It binds the spec to the policy's
+// namespace and name, so a token copied to another policy, or a spec edited
+// after signing, fails. Metadata other than namespace and name, and status,
+// are not covered.
 
 import { createHash, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 
