@@ -102,6 +102,7 @@ export async function enforceKubernetesCommand(argv: string[]): Promise<number> 
     logger,
     audit,
     registry,
+    cgroupRoot: values['cgroup-root'],
     ...(checkSignature ? { checkSignature } : {}),
     onDecision: (record) => forward(record),
   });

@@ -19,6 +19,8 @@
 //   program: memory and kernel stay consistent, and the last good policy
 //   stays enforced.
 
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { Counter as PromCounter, Gauge, type Registry } from 'prom-client';
 import { compileSelected, type CompiledProgram } from '../../compiler/compile.js';
@@ -48,6 +50,8 @@ export interface EnforcerOptions {
   counterIntervalMs?: number;
   /** Resolves a cgroup path to the id the kernel reports; tests replace it. Default: the directory's inode. */
   cgroupIdOf?: (cgroupPath: string) => bigint;
+  /** cgroup v2 mount, for resolving events of child cgroups. Default /sys/fs/cgroup. */
+  cgroupRoot?: string;
 }
 
 interface Applied {
@@ -92,12 +96,14 @@ export class Enforcer implements DesiredStateSink {
   private lastCounters = { eventsDropped: 0n, pathTruncated: 0n, noConfig: 0n };
   private readonly metrics: ReturnType<typeof createMetrics> | undefined;
   private readonly cgroupIdOf: (cgroupPath: string) => bigint;
+  private readonly cgroupRoot: string;
 
   constructor(private readonly options: EnforcerOptions) {
     this.kernel = options.kernel;
     this.log = options.logger;
     this.metrics = options.registry ? createMetrics(options.registry) : undefined;
     this.cgroupIdOf = options.cgroupIdOf ?? readCgroupId;
+    this.cgroupRoot = options.cgroupRoot ?? '/sys/fs/cgroup';
   }
 
   /**
@@ -254,7 +260,7 @@ export class Enforcer implements DesiredStateSink {
     return out;
   }
 
-  /** What is applied to a container: its compiled program, for tests and `sabpf enforce --status`. */
+  /** Returns the program applied to a container, or undefined when it is unconfined. */
   programOf(cgroupPath: string): CompiledProgram | undefined {
     return this.containers.get(cgroupPath)?.applied?.program;
   }
@@ -270,7 +276,7 @@ export class Enforcer implements DesiredStateSink {
     for (const state of this.containers.values()) this.reconcile(state);
   }
 
-  /** Compiles and applies what the current policies say for one container. */
+  /** Compiles and applies the current policies for one container. */
   private reconcile(state: ContainerState): void {
     const all = [...this.policies.values()].map((p) => p.policy);
     const selected = selectPolicies(all, state.container);
@@ -381,11 +387,37 @@ export class Enforcer implements DesiredStateSink {
     }
   }
 
+  /**
+   * Finds the container of a cgroup id. A process in a child cgroup of a
+   * container reports the child's id, so an unknown id is resolved through
+   * /proc/PID/cgroup to the nearest container cgroup above it.
+   */
+  private containerOf(event: SabpfEvent): ContainerState | undefined {
+    const direct = this.byCgroupId.get(event.cgroupId);
+    if (direct) return direct;
+    let line: string | undefined;
+    try {
+      line = readFileSync(`/proc/${event.pid}/cgroup`, 'utf8')
+        .split('\n')
+        .find((l) => l.startsWith('0::'));
+    } catch {
+      return undefined; // the process has exited
+    }
+    if (!line) return undefined;
+    let path = join(this.cgroupRoot, line.slice(3));
+    while (path.startsWith(this.cgroupRoot) && path !== this.cgroupRoot) {
+      const state = this.containers.get(path);
+      if (state) return state;
+      path = dirname(path);
+    }
+    return undefined;
+  }
+
   private onKernelEvent(event: SabpfEvent): void {
-    const state = this.byCgroupId.get(event.cgroupId);
+    const state = this.containerOf(event);
     const program = state?.applied?.program;
     if (!state || !program) {
-      // A process in a child cgroup of a container, or an event that raced a removal.
+      // An event that raced a container's removal, or of a process that exited before it was resolved.
       this.log.warn(
         { cgroupId: event.cgroupId.toString(), comm: event.comm, path: event.path },
         'kernel event for a cgroup without a known program',
