@@ -72,9 +72,11 @@ test-e2e: deps build cluster-bins
 	$(MOCHA) --timeout 900000 'dist/test/e2e/**/*.test.js'
 
 bench: deps build cluster-bins
+	bash test/vm/kernel.sh >/dev/null
 	node dist/bench/compile/run.js
 	node dist/bench/admission/run.js
 	node dist/bench/kernel/run.js
+	node dist/bench/propagation/run.js
 
 demo: deps build cluster-bins
 	bash test/vm/kernel.sh >/dev/null

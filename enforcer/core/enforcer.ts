@@ -34,6 +34,9 @@ import { resolveEvent } from './records.js';
 import { deleteSlotKeys, findSlotKeys, maxSlotInUse, writeSlot, type SlotKeys } from './slots.js';
 import type { DecisionRecord, DesiredStateSink, NodeContainer, PolicyNodeStatus, PolicyUpdate } from './types.js';
 
+/** Replaced programs kept per container to resolve events queued before a switch. */
+const HISTORY = 3;
+
 export type SignatureCheck = (update: PolicyUpdate) => { ok: true } | { ok: false; reason: string };
 
 export interface EnforcerOptions {
@@ -70,6 +73,8 @@ interface ContainerState {
   selected: Policy[];
   /** Policies that select the container now, applied or not (status reports on these). */
   desired: Policy[];
+  /** Programs replaced recently, newest first: events still queued in the ring buffer were decided by them. */
+  history: { program: CompiledProgram; selected: Policy[] }[];
   error: string | undefined;
 }
 
@@ -215,6 +220,7 @@ export class Enforcer implements DesiredStateSink {
         applied: orphan?.slot !== undefined ? { slot: orphan.slot, program: undefined, keys: undefined } : undefined,
         selected: [],
         desired: [],
+        history: [],
         error: undefined,
       };
       this.containers.set(container.cgroupPath, state);
@@ -248,8 +254,8 @@ export class Enforcer implements DesiredStateSink {
         policy: key,
         containers: confined.length,
         compiled: rejected === undefined && errors.length === 0,
-        enforced:
-          rejected === undefined && confined.length > 0 && confined.every((s) => s.applied?.program !== undefined && s.error === undefined),
+        // A rejected update leaves the previous version enforcing, so only the kernel state counts here.
+        enforced: confined.length > 0 && confined.every((s) => s.applied?.program !== undefined && s.error === undefined),
         denials: state?.denials ?? 0,
       };
       const error = rejected ?? errors[0];
@@ -361,6 +367,7 @@ export class Enforcer implements DesiredStateSink {
     }
 
     const previous = state.applied;
+    if (previous?.program) state.history = [{ program: previous.program, selected: state.selected }, ...state.history].slice(0, HISTORY);
     state.applied = { slot, program, keys };
     if (previous) deleteSlotKeys(this.kernel, previous.keys ?? findSlotKeys(this.kernel, previous.slot));
   }
@@ -425,7 +432,14 @@ export class Enforcer implements DesiredStateSink {
       this.metrics?.unresolved.inc();
       return;
     }
-    const resolved = resolveEvent(event, state.container, program, state.selected, this.options.node);
+    // Events decided just before a switch are read after it: resolve against the
+    // newest program whose decision matches the kernel's, current one first.
+    let resolved = resolveEvent(event, state.container, program, state.selected, this.options.node);
+    for (const older of state.history) {
+      if (!resolved?.mismatch) break;
+      const candidate = resolveEvent(event, state.container, older.program, older.selected, this.options.node);
+      if (candidate && !candidate.mismatch) resolved = candidate;
+    }
     if (!resolved) {
       this.metrics?.unresolved.inc();
       return;

@@ -35,6 +35,10 @@ export interface ClusterOptions {
   startTimeoutMs?: number;
   // Flags appended after the defaults. A repeated flag overrides the default.
   extraApiServerArgs?: readonly string[];
+  // More subjectAltName entries for the serving certificate, such as
+  // IP:10.0.2.100 for a test VM that reaches the apiserver through a QEMU
+  // forward. The apiserver still listens on 127.0.0.1 only.
+  extraSans?: readonly string[];
   // Parent of the temporary data directory, the OS temp dir by default.
   parentDir?: string;
   // Whether to keep the data directory (logs, certificates) after a failed
@@ -89,7 +93,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     servers.push(etcd);
 
     // Key generation overlaps with etcd's start.
-    const pki = await createClusterPki(join(dataDir, 'pki'));
+    const pki = await createClusterPki(join(dataDir, 'pki'), options.extraSans ?? []);
     await waitUntilReady(etcd, `${etcdUrl}/health`, etcdHealthProbe(etcdUrl), startTimeoutMs);
 
     const adminToken = randomBytes(32).toString('hex');

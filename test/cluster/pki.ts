@@ -34,16 +34,29 @@ keyUsage = critical, keyCertSign, cRLSign, digitalSignature
 subjectKeyIdentifier = hash
 `;
 
-// Clients reach the apiserver only through 127.0.0.1 or localhost, so these
-// are the only names the serving certificate needs.
-const servingExtensions = `basicConstraints = critical, CA:FALSE
+// Clients on the host reach the apiserver only through 127.0.0.1 or
+// localhost. A test VM reaches it through a QEMU forward at another address,
+// which the caller adds as an extra SAN (IP:10.0.2.100).
+function servingExtensions(extraSans: readonly string[]): string {
+  const sans = ['IP:127.0.0.1', 'DNS:localhost', ...extraSans].join(', ');
+  return `basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature, keyEncipherment
 extendedKeyUsage = serverAuth
-subjectAltName = IP:127.0.0.1, DNS:localhost
+subjectAltName = ${sans}
 authorityKeyIdentifier = keyid
 `;
+}
 
-export async function createClusterPki(dir: string): Promise<ClusterPki> {
+// An entry goes into an openssl config line, so only plain names and addresses pass.
+const sanPattern = /^(IP:[0-9A-Fa-f.:]+|DNS:[A-Za-z0-9.-]+)$/;
+
+/** Writes the CA, serving and service account keys under dir. extraSans: more subjectAltName entries, such as IP:10.0.2.100. */
+export async function createClusterPki(dir: string, extraSans: readonly string[] = []): Promise<ClusterPki> {
+  for (const san of extraSans) {
+    if (!sanPattern.test(san)) {
+      throw new Error(`failed to create the test PKI: invalid extra SAN ${JSON.stringify(san)}; write IP:<address> or DNS:<name>`);
+    }
+  }
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const path = (name: string): string => join(dir, name);
   const pki: ClusterPki = {
@@ -56,7 +69,7 @@ export async function createClusterPki(dir: string): Promise<ClusterPki> {
   };
 
   await writeFile(path('ca.cnf'), caConfig);
-  await writeFile(path('apiserver.ext'), servingExtensions);
+  await writeFile(path('apiserver.ext'), servingExtensions(extraSans));
 
   await openssl(
     'create the test CA',

@@ -10,7 +10,21 @@ export interface QemuConfig {
   shareDir: string;
   memoryMb: number;
   cpus: number;
+  /** Opt-in network; without it the guest has no network device. */
+  network?: VmNetwork;
 }
+
+/**
+ * The one path out of the guest: TCP to 10.0.2.100:6443 inside the guest
+ * reaches 127.0.0.1:apiServerPort on the host, and nothing else does.
+ */
+export interface VmNetwork {
+  apiServerPort: number;
+}
+
+/** Guest-side address and port of the API server forward; the serving certificate needs this IP as a SAN. */
+export const GUEST_API_SERVER_ADDRESS = '10.0.2.100';
+export const GUEST_API_SERVER_PORT = 6443;
 
 // The LSM list is pinned rather than left to the kernel's default so that
 // AppArmor or another major LSM never decides an access a test attributes to
@@ -37,9 +51,7 @@ export function qemuArgs(config: QemuConfig): string[] {
     String(config.cpus),
     '-nographic',
     '-no-reboot',
-    // Loopback only: the guest gets no network device at all.
-    '-nic',
-    'none',
+    ...networkArgs(config.network),
     '-kernel',
     config.images.kernel,
     '-initrd',
@@ -51,4 +63,25 @@ export function qemuArgs(config: QemuConfig): string[] {
     '-virtfs',
     `local,path=${config.shareDir},mount_tag=share,security_model=none,readonly=on,id=share`,
   ];
+}
+
+// QEMU user networking with restrict=on drops every packet the guest sends
+// except to a guestfwd address, so the forward below is the guest's only
+// destination. Each guest connection to the forward runs the cmd: program on
+// the host with the connection as its stdin and stdout. A chardev target
+// (guestfwd=...-tcp:HOST:PORT) would not do: with QEMU 7.2 it opened one host
+// connection, and the guest's second connection hung, while an API client
+// opens several (watches and requests). busybox nc relays one connection and exits when either side
+// closes; QEMU splits the command on spaces and runs it without a shell.
+function networkArgs(network: VmNetwork | undefined): string[] {
+  if (network === undefined) {
+    // Loopback only: the guest gets no network device at all.
+    return ['-nic', 'none'];
+  }
+  const port = network.apiServerPort;
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new Error(`failed to configure the VM network: apiServerPort ${port} is not a TCP port; pass the API server's loopback port`);
+  }
+  const forward = `tcp:${GUEST_API_SERVER_ADDRESS}:${GUEST_API_SERVER_PORT}-cmd:/bin/busybox nc 127.0.0.1 ${port}`;
+  return ['-netdev', `user,id=n0,restrict=on,guestfwd=${forward}`, '-device', 'virtio-net-pci,netdev=n0'];
 }

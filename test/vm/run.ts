@@ -1,7 +1,8 @@
 // Run one shell script as root inside a throw-away QEMU VM (Debian 6.1 kernel,
 // BPF LSM on) and report the script's own exit status.
 //
-// Inside the guest (busybox ash, no network but loopback):
+// Inside the guest (busybox ash):
+//   network               loopback only; with `network`, also one forward to the host API server
 //   cwd and $SABPF_SHARE  shareDir, mounted read-only at the same path as on the host
 //   $SABPF_OUT            /sabpf/out, writable; it is `outputs` on the host
 //   mounted               proc, sys, devtmpfs, cgroup2 at /sys/fs/cgroup, bpffs at
@@ -14,7 +15,9 @@ import { join, resolve } from 'node:path';
 
 import { prepareVmImages } from './images.js';
 import { projectRoot, vmOutDir } from './paths.js';
-import { qemuArgs } from './qemu.js';
+import { qemuArgs, type VmNetwork } from './qemu.js';
+
+export { GUEST_API_SERVER_ADDRESS, GUEST_API_SERVER_PORT, type VmNetwork } from './qemu.js';
 
 export interface VmRunOptions {
   /** POSIX shell script (busybox ash) run as root in the guest. */
@@ -31,6 +34,15 @@ export interface VmRunOptions {
   cpus?: number;
   /** Called with each chunk of console output as it arrives (for live logs). */
   onConsole?: (chunk: string) => void;
+  /**
+   * Opt-in: a virtio NIC whose only reachable destination is
+   * 10.0.2.100:6443, forwarded to 127.0.0.1:apiServerPort on the host.
+   * The guest script brings the interface up (eth0, 10.0.2.15/24).
+   * Default: no network device.
+   */
+  network?: VmNetwork;
+  /** Aborting kills QEMU; runInVm then rejects. For callers that end a long-running guest early. */
+  signal?: AbortSignal;
 }
 
 export interface VmRunResult {
@@ -81,10 +93,11 @@ export async function runInVm(options: VmRunOptions): Promise<VmRunResult> {
     shareDir,
     memoryMb: options.memoryMb ?? 2048,
     cpus: options.cpus ?? 2,
+    ...(options.network ? { network: options.network } : {}),
   });
 
   const started = Date.now();
-  const consoleText = await runQemu(args, consoleLog, timeoutMs, options.onConsole);
+  const consoleText = await runQemu(args, consoleLog, timeoutMs, options.onConsole, options.signal);
   const durationMs = Date.now() - started;
 
   const exitCode = await readExitCode(runDir, consoleText);
@@ -113,7 +126,8 @@ function checkShareDir(dir: string): string {
 // guest wrote.
 const keptRuns = 30;
 
-async function newRunDir(): Promise<string> {
+/** Creates test/vm/out/runs/<time>-<id>/ and prunes the oldest runs; for callers that put input files in a run before it starts. */
+export async function newRunDir(): Promise<string> {
   const runsDir = join(vmOutDir, 'runs');
   await mkdir(runsDir, { recursive: true });
   const old = (await readdir(runsDir)).sort().slice(0, -(keptRuns - 1));
@@ -126,7 +140,13 @@ async function newRunDir(): Promise<string> {
   return dir;
 }
 
-function runQemu(args: string[], consoleLog: string, timeoutMs: number, onConsole: ((chunk: string) => void) | undefined): Promise<string> {
+function runQemu(
+  args: string[],
+  consoleLog: string,
+  timeoutMs: number,
+  onConsole: ((chunk: string) => void) | undefined,
+  signal: AbortSignal | undefined,
+): Promise<string> {
   return new Promise((resolvePromise, reject) => {
     const log = createWriteStream(consoleLog);
     const chunks: string[] = [];
@@ -153,6 +173,14 @@ function runQemu(args: string[], consoleLog: string, timeoutMs: number, onConsol
       child.kill('SIGKILL');
     }, timeoutMs);
 
+    let aborted = false;
+    const onAbort = (): void => {
+      aborted = true;
+      child.kill('SIGKILL');
+    };
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
+
     const onData = (data: Buffer): void => {
       const text = data.toString('utf8');
       chunks.push(text);
@@ -164,20 +192,24 @@ function runQemu(args: string[], consoleLog: string, timeoutMs: number, onConsol
 
     child.on('error', (err) => {
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
       process.removeListener('exit', killOnExit);
       log.end();
       reject(new Error(`failed to start qemu-system-x86_64: ${err.message}; run test/vm/deps.sh`));
     });
 
-    child.on('close', (code, signal) => {
+    child.on('close', (code, exitSignal) => {
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
       process.removeListener('exit', killOnExit);
       log.end();
       const text = cleanConsole(chunks.join(''));
       if (timedOut) {
         reject(new VmTimeoutError(timeoutMs, tail(text)));
+      } else if (aborted) {
+        reject(new Error(`failed to finish the VM run: the caller aborted it and QEMU was killed. Console tail:\n${tail(text)}`));
       } else if (code !== 0) {
-        reject(new Error(`failed to run the VM: qemu-system-x86_64 exited with ${code ?? signal}. Console tail:\n${tail(text)}`));
+        reject(new Error(`failed to run the VM: qemu-system-x86_64 exited with ${code ?? exitSignal}. Console tail:\n${tail(text)}`));
       } else {
         resolvePromise(text);
       }
