@@ -12,6 +12,8 @@ export const Hook = {
   socketConnect: 1 << 2,
   socketBind: 1 << 3,
   socketCreate: 1 << 4,
+  /** path_link: a hard link is judged by the file rules of both names. */
+  fileLink: 1 << 5,
 } as const;
 export type HookName = keyof typeof Hook;
 
@@ -22,6 +24,7 @@ export const LSM_HOOK: Record<HookName, string> = {
   socketConnect: 'socket_connect',
   socketBind: 'socket_bind',
   socketCreate: 'socket_create',
+  fileLink: 'path_link',
 };
 
 export const Section = { file: 0, exec: 1, network: 2 } as const;

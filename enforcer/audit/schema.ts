@@ -109,6 +109,7 @@ function lifecycleSchema(kind: RecordKind, extra: Record<string, object>): objec
 /** One schema per record shape, keyed by kind, or by `decision:<operation>` for decisions. */
 export const RECORD_SCHEMAS: Readonly<Record<string, object>> = {
   'decision:file-open': decisionSchema(['file-open'], pathResource, true),
+  'decision:file-link': decisionSchema(['file-link'], pathResource, true),
   'decision:exec': decisionSchema(['exec'], pathResource, false),
   'decision:connect': decisionSchema(['connect'], networkResource, false),
   'decision:bind': decisionSchema(['bind'], networkResource, false),
@@ -161,7 +162,7 @@ export function validateRecord(record: Record<string, unknown>): string[] {
   return (validate.errors ?? []).map(describeError);
 }
 
-const OPERATION_LIST = 'file-open, exec, connect, bind, socket-create';
+const OPERATION_LIST = 'file-open, file-link, exec, connect, bind, socket-create';
 
 function describeError(error: ErrorObject): string {
   const where = error.instancePath === '' ? 'record' : error.instancePath.slice(1).replaceAll('/', '.');

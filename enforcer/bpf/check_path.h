@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0) */
 /*
- * The check shared by the hooks that act on a file path (file_open and
- * bprm_check_security): walk the path, look it up in a trie, add the
- * fromSource rules of the acting executable, decide, record.
+ * The checks shared by the hooks that act on file paths (file_open,
+ * bprm_check_security, path_link): walk a path, look it up in a trie, add
+ * the fromSource rules of the acting executable, decide, record.
  */
 #ifndef SABPF_CHECK_PATH_H
 #define SABPF_CHECK_PATH_H
@@ -10,20 +10,29 @@
 #include "event.h"
 
 /*
- * ORs in the rules that fromSource policies hold for the acting executable:
- * the executable's path is looked up in the source trie, and its node names
- * a second trie (per table) in which the target path is looked up.
+ * ORs in the rules that fromSource policies give the acting executable. The
+ * executable's path is looked up in the source trie, once per run. Its node
+ * names a second trie per table, in which the target path is looked up.
  */
 static __noinline int sabpf_add_source_rules(const struct sabpf_config *cfg, __u32 table,
 					     struct sabpf_run *run)
 {
 	struct sabpf_source_root_key key = {};
-	struct sabpf_match *src = &run->match[SABPF_MATCH_SOURCE];
+	struct sabpf_match *src;
 	__u32 *root;
 
+	if (!run)
+		return 0;
+	src = &run->match[SABPF_MATCH_SOURCE];
+
 	/* Which source executable is acting, if any has rules. */
-	sabpf_walk_exe();
-	sabpf_lookup_path(cfg->slot, cfg->source_root, SABPF_STACK_EXE, SABPF_MATCH_SOURCE);
+	if (!run->source_ready) {
+		if (!run->walk[SABPF_STACK_EXE].ready)
+			sabpf_walk_exe(run);
+		sabpf_lookup_path(run, cfg->slot, cfg->source_root, SABPF_STACK_EXE,
+				  SABPF_MATCH_SOURCE);
+		run->source_ready = 1;
+	}
 	if (!src->exact || !src->source_id)
 		return 0;
 
@@ -34,7 +43,7 @@ static __noinline int sabpf_add_source_rules(const struct sabpf_config *cfg, __u
 	root = bpf_map_lookup_elem(&sabpf_source_roots, &key);
 	if (!root)
 		return 0;
-	return sabpf_lookup_path(cfg->slot, *root, SABPF_STACK_TARGET, SABPF_MATCH_TARGET);
+	return sabpf_lookup_path(run, cfg->slot, *root, SABPF_STACK_TARGET, SABPF_MATCH_TARGET);
 }
 
 /* Parameters of one path check. */
@@ -43,62 +52,158 @@ struct sabpf_path_check {
 	__u32 section;	   /* enum sabpf_section: whose posture applies */
 	__u32 table;	   /* enum sabpf_table, for fromSource roots */
 	__u32 root;	   /* root node id of the trie */
-	__u32 accesses;	   /* bit (1 << enum sabpf_access) per access asked for */
 	__u32 source_flag; /* SABPF_CONFIG_HAS_*_SOURCES that enables fromSource */
 };
 
-static __always_inline int sabpf_check_path(const struct sabpf_config *cfg, const struct path *path,
-					    const struct sabpf_path_check *c)
-{
-	struct sabpf_run *run = sabpf_run_get();
-	struct sabpf_match *match;
-	struct sabpf_outcome o = {}, w;
-	struct sabpf_event *e;
-	__u32 truncated;
+#define SABPF_READ (1 << SABPF_ACCESS_READ)
+#define SABPF_WRITE (1 << SABPF_ACCESS_WRITE)
 
-	if (!run)
-		return SABPF_ALLOW; /* a one-entry array always has its entry */
-	sabpf_run_reset(run);
-	match = &run->match[SABPF_MATCH_TARGET];
+/*
+ * True when no path can change the decision: the section has no trie, no
+ * fromSource rules and an allow posture everywhere, so every access is a
+ * plain allow. The walk is skipped, which also means that a too-deep path
+ * is not recorded then (there is nothing its depth could have hidden).
+ */
+static __always_inline int sabpf_nothing_to_decide(const struct sabpf_config *cfg,
+						   const struct sabpf_path_check *c)
+{
+	__u32 s = c->section < SABPF_SECTIONS ? c->section : 0;
+
+	return !c->root && !(cfg->flags & c->source_flag) && !cfg->posture_deny[s] &&
+	       !cfg->posture_audit[s];
+}
+
+/*
+ * Walks {dentry, mnt} into the target stack, gathers its rules into the
+ * target match, and decides the accesses asked for (SABPF_READ,
+ * SABPF_WRITE): the stronger decision wins, read first on a tie.
+ */
+static __always_inline struct sabpf_outcome sabpf_decide_path(const struct sabpf_config *cfg,
+							       struct sabpf_run *run,
+							       struct dentry *dentry,
+							       struct vfsmount *mnt,
+							       const struct sabpf_path_check *c,
+							       __u32 accesses)
+{
+	struct sabpf_match *match = &run->match[SABPF_MATCH_TARGET];
+	struct sabpf_outcome o = {}, w;
+
+	/* A second path of one run (a link's) starts from no rules again. */
+	__builtin_memset(match, 0, sizeof(*match));
 
 	/* The path as the task sees it, up to its root directory. */
-	sabpf_walk_path(path, SABPF_STACK_TARGET);
+	sabpf_walk(run, SABPF_STACK_TARGET, dentry, mnt);
 
 	/* Rules for the path in the container's trie. */
-	sabpf_lookup_path(cfg->slot, c->root, SABPF_STACK_TARGET, SABPF_MATCH_TARGET);
+	sabpf_lookup_path(run, cfg->slot, c->root, SABPF_STACK_TARGET, SABPF_MATCH_TARGET);
 
 	/* Rules that apply only when a given executable acts. */
 	if (cfg->flags & c->source_flag)
 		sabpf_add_source_rules(cfg, c->table, run);
 
 	/* Each requested access: O_RDWR checks both read and write. */
-	if (c->accesses & (1 << SABPF_ACCESS_READ))
+	if (accesses & SABPF_READ)
 		o = sabpf_decide(cfg, c->section, &match->acc[SABPF_ACCESS_READ], SABPF_ACCESS_READ);
-	if (c->accesses & (1 << SABPF_ACCESS_WRITE)) {
+	if (accesses & SABPF_WRITE) {
 		w = sabpf_decide(cfg, c->section, &match->acc[SABPF_ACCESS_WRITE],
 				 SABPF_ACCESS_WRITE);
 		o = sabpf_stronger(o, w);
 	}
+	return o;
+}
 
-	/* A path too deep to look up was decided by posture alone: say so. */
-	truncated = run->walk[SABPF_STACK_TARGET].truncated;
-	if (truncated) {
+/* Records an outcome with the path now in the target stack. */
+static __always_inline void sabpf_path_event(struct sabpf_run *run, __u32 hook,
+					     const struct sabpf_outcome *o)
+{
+	struct sabpf_event *e = bpf_ringbuf_reserve(&sabpf_events, sizeof(*e), 0);
+
+	if (!e) {
+		sabpf_count(SABPF_COUNTER_EVENTS_DROPPED);
+		return;
+	}
+	sabpf_event_fill(e, hook, o, run);
+	e->path_len = sabpf_spell_path(run, SABPF_STACK_TARGET, e->path);
+	bpf_ringbuf_submit(e, 0);
+}
+
+/* Counts a path too deep to look up, and says so in the outcome. */
+static __always_inline void sabpf_mark_truncated(struct sabpf_run *run, struct sabpf_outcome *o)
+{
+	if (run->walk[SABPF_STACK_TARGET].truncated) {
 		sabpf_count(SABPF_COUNTER_PATH_TRUNCATED);
-		o.flags |= SABPF_EVENT_TRUNCATED;
+		o->flags |= SABPF_EVENT_TRUNCATED;
 	}
+}
 
-	/* Record all but plain allows, and every truncated path. */
-	if (o.kind != SABPF_OUTCOME_ALLOW || truncated) {
-		e = bpf_ringbuf_reserve(&sabpf_events, sizeof(*e), 0);
-		if (e) {
-			sabpf_event_fill(e, c->hook, &o);
-			e->path_len = sabpf_spell_path(SABPF_STACK_TARGET, e->path);
-			bpf_ringbuf_submit(e, 0);
-		} else {
-			sabpf_count(SABPF_COUNTER_EVENTS_DROPPED);
-		}
+/* Decides accesses to one path, records all but plain allows, answers. */
+static __always_inline int sabpf_check_path(const struct sabpf_config *cfg, struct dentry *dentry,
+					    struct vfsmount *mnt, const struct sabpf_path_check *c,
+					    __u32 accesses)
+{
+	struct sabpf_run *run;
+	struct sabpf_outcome o;
+
+	if (sabpf_nothing_to_decide(cfg, c))
+		return SABPF_ALLOW;
+	run = sabpf_run_get();
+	if (!run)
+		return SABPF_ALLOW; /* a one-entry array always has its entry */
+	sabpf_run_start(run);
+
+	o = sabpf_decide_path(cfg, run, dentry, mnt, c, accesses);
+
+	/* A path too deep to look up was decided by posture alone: record it too. */
+	sabpf_mark_truncated(run, &o);
+	if (o.kind != SABPF_OUTCOME_ALLOW || (o.flags & SABPF_EVENT_TRUNCATED))
+		sabpf_path_event(run, c->hook, &o);
+	return sabpf_verdict_of(&o);
+}
+
+/*
+ * A hard link gives the existing file a second name, which the path rules
+ * would judge on its own: linking a protected file into an open directory
+ * would open the file to every access the new name allows. So a link is
+ * denied when opening the existing file for read or for write would be,
+ * and when writing at the new name would be (a link into a protected tree
+ * is a write there). Both names are on one mount (the kernel refuses links
+ * across mounts before this hook). The event names the path that decided:
+ * the existing file, unless only the new name is protected.
+ */
+static __always_inline int sabpf_check_link(const struct sabpf_config *cfg,
+					    struct dentry *old_dentry, struct dentry *new_dentry,
+					    struct vfsmount *mnt, const struct sabpf_path_check *c)
+{
+	struct sabpf_outcome o, at_new;
+	__u32 new_truncated, new_decides;
+	struct sabpf_run *run;
+
+	if (sabpf_nothing_to_decide(cfg, c))
+		return SABPF_ALLOW;
+	run = sabpf_run_get();
+	if (!run)
+		return SABPF_ALLOW;
+	sabpf_run_start(run);
+
+	/* The new name first, so that the stack holds the existing file afterwards. */
+	at_new = sabpf_decide_path(cfg, run, new_dentry, mnt, c, SABPF_WRITE);
+	sabpf_mark_truncated(run, &at_new);
+	new_truncated = run->walk[SABPF_STACK_TARGET].truncated;
+
+	o = sabpf_decide_path(cfg, run, old_dentry, mnt, c, SABPF_READ | SABPF_WRITE);
+	sabpf_mark_truncated(run, &o);
+
+	/* The existing file decides unless the new name is strictly stronger. */
+	new_decides = at_new.kind > o.kind ||
+		      (at_new.kind == o.kind && new_truncated && !(o.flags & SABPF_EVENT_TRUNCATED));
+	if (new_decides)
+		o = at_new;
+
+	if (o.kind != SABPF_OUTCOME_ALLOW || (o.flags & SABPF_EVENT_TRUNCATED)) {
+		if (new_decides)
+			sabpf_walk(run, SABPF_STACK_TARGET, new_dentry, mnt);
+		sabpf_path_event(run, c->hook, &o);
 	}
-
 	return sabpf_verdict_of(&o);
 }
 

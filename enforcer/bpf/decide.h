@@ -56,19 +56,20 @@ static __always_inline struct sabpf_config *sabpf_config_current(__u64 *cgid)
  */
 static __always_inline struct sabpf_config *sabpf_config_socket(struct socket *sock)
 {
-	struct cgroup *cg = BPF_CORE_READ(sock, sk, sk_cgrp_data.cgroup);
+	struct cgroup *cg = sock->sk->sk_cgrp_data.cgroup;
 	struct sabpf_config *cfg;
 	struct cgroup_subsys_state *css;
 	__u64 id;
 	int i;
 
+	/* Direct loads of BTF pointers: the verifier makes each fault-safe, with no helper call. */
 	for (i = 0; i < SABPF_MAX_CGROUP_LEVELS && cg; i++) {
-		id = BPF_CORE_READ(cg, kn, id);
+		id = cg->kn->id;
 		cfg = bpf_map_lookup_elem(&sabpf_configs, &id);
 		if (cfg)
 			return cfg;
-		css = BPF_CORE_READ(cg, self.parent);
-		cg = css ? BPF_CORE_READ(css, cgroup) : 0;
+		css = cg->self.parent;
+		cg = css ? css->cgroup : 0;
 	}
 	return 0;
 }

@@ -16,10 +16,9 @@
  * The executable is walked here unless this run already walked it.
  */
 static __noinline int sabpf_event_fill(struct sabpf_event *e, __u32 hook,
-				       const struct sabpf_outcome *o)
+				       const struct sabpf_outcome *o, struct sabpf_run *run)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct sabpf_run *run = sabpf_run_get();
 
 	/* Who, where and when. */
 	e->time_boot_ns = bpf_ktime_get_boot_ns();
@@ -48,8 +47,8 @@ static __noinline int sabpf_event_fill(struct sabpf_event *e, __u32 hook,
 
 	/* The acting task's executable. */
 	if (run && !run->walk[SABPF_STACK_EXE].ready)
-		sabpf_walk_exe();
-	e->exe_len = sabpf_spell_path(SABPF_STACK_EXE, e->exe);
+		sabpf_walk_exe(run);
+	e->exe_len = sabpf_spell_path(run, SABPF_STACK_EXE, e->exe);
 	return 0;
 }
 

@@ -17,7 +17,6 @@ int BPF_PROG(sabpf_bprm_check_security, struct linux_binprm *bprm)
 		.hook = SABPF_HOOK_EXEC,
 		.section = SABPF_SECTION_EXEC,
 		.table = SABPF_TABLE_EXEC,
-		.accesses = 1 << SABPF_ACCESS_READ,
 		.source_flag = SABPF_CONFIG_HAS_EXEC_SOURCES,
 	};
 	struct sabpf_config *cfg;
@@ -32,9 +31,9 @@ int BPF_PROG(sabpf_bprm_check_security, struct linux_binprm *bprm)
 		return SABPF_ALLOW;
 
 	/* Look the binary up in the container's exec trie and decide. */
-	file = BPF_CORE_READ(bprm, file);
+	file = bprm->file;
 	if (!file)
 		return SABPF_ALLOW;
 	c.root = cfg->exec_root;
-	return sabpf_check_path(cfg, &file->f_path, &c);
+	return sabpf_check_path(cfg, file->f_path.dentry, file->f_path.mnt, &c, SABPF_READ);
 }

@@ -15,6 +15,7 @@ int BPF_PROG(sabpf_file_open, struct file *file)
 		.source_flag = SABPF_CONFIG_HAS_FILE_SOURCES,
 	};
 	struct sabpf_config *cfg;
+	__u32 accesses = 0;
 	unsigned int mode;
 	__u64 cgid;
 
@@ -26,15 +27,15 @@ int BPF_PROG(sabpf_file_open, struct file *file)
 		return SABPF_ALLOW;
 
 	/* Read and write are separate accesses. Opening a binary to exec it reads it. */
-	mode = BPF_CORE_READ(file, f_mode);
+	mode = file->f_mode;
 	if (mode & FMODE_READ)
-		c.accesses |= 1 << SABPF_ACCESS_READ;
+		accesses |= SABPF_READ;
 	if (mode & FMODE_WRITE)
-		c.accesses |= 1 << SABPF_ACCESS_WRITE;
-	if (!c.accesses)
+		accesses |= SABPF_WRITE;
+	if (!accesses)
 		return SABPF_ALLOW;
 
 	/* Look the path up in the container's file trie and decide. */
 	c.root = cfg->file_root;
-	return sabpf_check_path(cfg, &file->f_path, &c);
+	return sabpf_check_path(cfg, file->f_path.dentry, file->f_path.mnt, &c, accesses);
 }

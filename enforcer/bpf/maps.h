@@ -26,9 +26,10 @@ struct {
 /*
  * Key: {slot, parent node id, one component name NUL padded}.
  * Value: the node's id and its rule masks per scope and access.
- * The rules of a trie's root directory itself ("/", "/**", "/*") live at the
- * key {slot, root id, ""}: no real component is empty, so that key never
- * collides with a child. Not preallocated: most slots hold few nodes.
+ * The rules of a trie's root directory itself (for "/", its direct entries
+ * and its subtree) live at the key {slot, root id, ""}: no real component
+ * is empty, so that key never collides with a child. Not preallocated: most
+ * slots hold few nodes.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -119,11 +120,13 @@ enum sabpf_stack_index {
 
 /*
  * Key: enum sabpf_stack_index. Value: pointers to the NUL-terminated names
- * (dentry d_name.name) of a path's components, leaf first. Valid only during
- * the program run that filled them (the dentries are pinned by the open file).
+ * (dentry d_name.name) of a path's components and their lengths, leaf first.
+ * Valid only during the program run that filled them (the dentries are
+ * pinned by the open file or the path being linked).
  */
 struct sabpf_path_stack {
 	__u64 name[SABPF_MAX_DEPTH];
+	__u16 len[SABPF_MAX_DEPTH]; /* d_name.len: lets the key skip zeroing */
 };
 
 struct {
@@ -161,25 +164,24 @@ enum sabpf_match_index {
  * verify a callback as if it ran once, so loop state kept on the stack looks
  * constant to them (a depth of 0, masks of 0), and the verifier then removes
  * as dead every branch it never saw taken. Map values are unknown to it.
+ * Pointers to map values do go on the stack (struct sabpf_loop_ctx): they
+ * do not change between iterations, and they spare each iteration its map
+ * lookups.
  */
 struct sabpf_run {
 	struct sabpf_walk walk[SABPF_STACKS];
 	struct sabpf_match match[SABPF_MATCHES];
+	__u32 source_ready; /* match[SABPF_MATCH_SOURCE] is filled for this run */
 
-	/* Dentry walk: where the walk is and where it stops. */
-	__u64 dentry, mnt, root_dentry, root_mnt;
-	__u32 walk_stack;
+	/* Dentry walk: where the walk is (and that mount's root), where it stops. */
+	__u64 dentry, mnt, mnt_root, root_dentry, root_mnt;
 
-	/* Trie lookup: which walk, into which match, from which directory node. */
-	__u32 lookup_stack;
-	__u32 lookup_match;
-	__u32 lookup_slot;
+	/* Trie lookup: the directory node reached so far. */
 	__u32 lookup_parent;
 	/* CHILDREN masks of that directory: they apply to its direct entries. */
 	struct sabpf_verdict children[SABPF_ACCESSES];
 
-	/* Spelling a path for an event. */
-	__u32 spell_stack;
+	/* Spelling a path for an event: bytes written so far. */
 	__u32 spell_off;
 };
 
@@ -191,13 +193,29 @@ struct {
 	__type(value, struct sabpf_run);
 } sabpf_runs SEC(".maps");
 
-/* Key: 0. Value: the trie key being looked up (too large for the BPF stack). */
+/*
+ * A trie key being looked up (too large for the BPF stack), and the length
+ * of the name the last lookup wrote. The bytes past name_len are always
+ * zero, so the 256-byte name is cleared only before a shorter name.
+ */
+struct sabpf_key_scratch {
+	struct sabpf_node_key key;
+	__u32 name_len; /* bytes of key.name written last, NUL included */
+};
+
+/* Indexes of sabpf_key_scratches. */
+enum sabpf_key_index {
+	SABPF_KEY_COMPONENT = 0, /* {slot, parent, component name} */
+	SABPF_KEY_ROOT = 1,	 /* {slot, root, ""}: its name is never written */
+	SABPF_KEYS = 2,
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, SABPF_KEYS);
 	__type(key, __u32);
-	__type(value, struct sabpf_node_key);
-} sabpf_node_key_scratch SEC(".maps");
+	__type(value, struct sabpf_key_scratch);
+} sabpf_key_scratches SEC(".maps");
 
 /*
  * Key: 0. Value: a path being spelled for an event. Twice PATH_MAX so a

@@ -98,13 +98,13 @@ static __always_inline void sabpf_net_event(__u32 hook, const struct sabpf_outco
 
 	/* No path was walked in this run: the executable must be walked afresh. */
 	if (run)
-		sabpf_run_reset(run);
+		sabpf_run_start(run);
 	e = bpf_ringbuf_reserve(&sabpf_events, sizeof(*e), 0);
 	if (!e) {
 		sabpf_count(SABPF_COUNTER_EVENTS_DROPPED);
 		return;
 	}
-	sabpf_event_fill(e, hook, o);
+	sabpf_event_fill(e, hook, o, run);
 	e->net_op = op;
 	e->proto = proto;
 	e->family = a->family;
@@ -145,10 +145,10 @@ static __always_inline int sabpf_check_addr(struct socket *sock, struct sockaddr
 		return SABPF_ALLOW;
 
 	/* Only TCP and UDP over IPv4 and IPv6 have rules. */
-	sk_family = BPF_CORE_READ(sock, sk, __sk_common.skc_family);
+	sk_family = sock->sk->__sk_common.skc_family;
 	if (sk_family != AF_INET && sk_family != AF_INET6)
 		return SABPF_ALLOW;
-	proto = BPF_CORE_READ(sock, sk, sk_protocol);
+	proto = sock->sk->sk_protocol;
 	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
 		return SABPF_ALLOW;
 	if (sabpf_read_sockaddr(address, addrlen, sk_family, op, &a) < 0)

@@ -7,6 +7,11 @@
  * Both loops use bpf_loop (kernel 5.17+): a path may have SABPF_MAX_DEPTH
  * components, too many for the verifier to unroll. Loop state is in the
  * per-CPU sabpf_runs entry (see struct sabpf_run for why not the stack).
+ *
+ * Most of the cost of a check is here. The walk up costs one probe read per
+ * component (two per mount crossed). The lookup down costs one string read
+ * and one hash lookup of a 264-byte key per component, until the first
+ * component without a node, and the hash lookups dominate.
  */
 #ifndef SABPF_PATH_H
 #define SABPF_PATH_H
@@ -19,8 +24,34 @@
  */
 #define sabpf_forget_range(var) asm volatile("" : "+r"(var))
 
+/*
+ * Returns x & 1 with the mask kept. Clang may spill a value it proved to be
+ * 0 or 1 and reload it unmasked, and the verifier does not track the range
+ * of a 32-bit spill, so the reloaded index into a two-entry array would look
+ * unbounded to it.
+ */
+static __always_inline __u32 sabpf_bit(__u32 x)
+{
+	sabpf_forget_range(x);
+	return x & 1;
+}
+
 /* Mount crossings allowed on top of the components: one per mount level. */
 #define SABPF_MAX_MOUNT_CROSSINGS 64
+
+/*
+ * Context of the bpf_loop callbacks: pointers into this CPU's scratch maps,
+ * looked up once per loop instead of once per iteration. It holds only
+ * pointers, because whatever changes between iterations must be in *run.
+ */
+struct sabpf_loop_ctx {
+	struct sabpf_run *run;
+	struct sabpf_walk *walk;
+	struct sabpf_path_stack *stack;
+	struct sabpf_match *match;     /* lookups only */
+	struct sabpf_key_scratch *key; /* lookups only */
+	struct sabpf_path_text *text;  /* spelling only */
+};
 
 static __always_inline struct sabpf_run *sabpf_run_get(void)
 {
@@ -30,93 +61,175 @@ static __always_inline struct sabpf_run *sabpf_run_get(void)
 }
 
 /* Forgets the walks and matches of the previous run on this CPU. */
-static __always_inline void sabpf_run_reset(struct sabpf_run *run)
+static __always_inline void sabpf_run_start(struct sabpf_run *run)
 {
 	__builtin_memset(run->walk, 0, sizeof(run->walk));
 	__builtin_memset(run->match, 0, sizeof(run->match));
+	run->source_ready = 0;
 }
 
-/* One step up: cross a mount, stop at the task's root, or record a name. */
+/* Bytes read from d_parent on: enough for d_parent and d_name after it. */
+#define SABPF_DENTRY_WINDOW 32
+
+/* Fields of a dentry that the walk needs. */
+struct sabpf_dentry_fields {
+	__u64 parent;
+	__u64 name;
+	__u32 len;
+};
+
+/*
+ * Reads a dentry's parent, name and name length. d_parent and d_name are
+ * adjacent in struct dentry, so one probe read covers all three. The offsets
+ * are relocated against the running kernel, and a layout where they do not
+ * fit the window falls back to three reads.
+ */
+static __always_inline int sabpf_read_dentry(__u64 dentry, struct sabpf_dentry_fields *out)
+{
+	union {
+		__u64 q[SABPF_DENTRY_WINDOW / 8];
+		__u32 d[SABPF_DENTRY_WINDOW / 4];
+	} window;
+	__u32 parent_off = bpf_core_field_offset(struct dentry, d_parent);
+	__u32 name_off = bpf_core_field_offset(struct dentry, d_name.name);
+	__u32 len_off = bpf_core_field_offset(struct dentry, d_name.len);
+	struct dentry *d = (struct dentry *)dentry;
+
+	if (name_off >= parent_off && len_off >= parent_off &&
+	    name_off - parent_off + 8 <= SABPF_DENTRY_WINDOW &&
+	    len_off - parent_off + 4 <= SABPF_DENTRY_WINDOW && !((name_off - parent_off) & 7) &&
+	    !((len_off - parent_off) & 3)) {
+		if (bpf_probe_read_kernel(&window, sizeof(window), (void *)d + parent_off) < 0)
+			return -1;
+		out->parent = window.q[0];
+		out->name = window.q[(name_off - parent_off) / 8];
+		out->len = window.d[(len_off - parent_off) / 4];
+		return 0;
+	}
+	if (bpf_core_read(&out->parent, sizeof(out->parent), &d->d_parent) < 0 ||
+	    bpf_core_read(&out->name, sizeof(out->name), &d->d_name.name) < 0 ||
+	    bpf_core_read(&out->len, sizeof(out->len), &d->d_name.len) < 0)
+		return -1;
+	return 0;
+}
+
+/*
+ * Reads a mount's parent and mount point, which are adjacent in struct
+ * mount: one probe read where the relocated offsets allow it.
+ */
+static __always_inline int sabpf_read_mount(struct mount *m, __u64 *parent, __u64 *mountpoint)
+{
+	__u32 parent_off = bpf_core_field_offset(struct mount, mnt_parent);
+	__u32 point_off = bpf_core_field_offset(struct mount, mnt_mountpoint);
+	__u64 pair[2];
+
+	if (point_off == parent_off + 8) {
+		if (bpf_probe_read_kernel(pair, sizeof(pair), (void *)m + parent_off) < 0)
+			return -1;
+		*parent = pair[0];
+		*mountpoint = pair[1];
+		return 0;
+	}
+	if (bpf_core_read(parent, sizeof(*parent), &m->mnt_parent) < 0 ||
+	    bpf_core_read(mountpoint, sizeof(*mountpoint), &m->mnt_mountpoint) < 0)
+		return -1;
+	return 0;
+}
+
+/*
+ * At the root of a mount (or of a disconnected tree): continue from the
+ * mount point in the parent mount, or stop at the top of the mount tree,
+ * where the file is outside the task's root.
+ */
+static __always_inline long sabpf_cross_mount(struct sabpf_run *run, struct sabpf_walk *w)
+{
+	struct vfsmount *mnt = (struct vfsmount *)run->mnt, *up_mnt;
+	struct mount *m = sabpf_container_of(mnt, struct mount, mnt);
+	__u64 up, mountpoint;
+
+	if (sabpf_read_mount(m, &up, &mountpoint) < 0 || up == (__u64)m || !up) {
+		w->done = 1;
+		return 1;
+	}
+	up_mnt = (struct vfsmount *)(up + bpf_core_field_offset(struct mount, mnt));
+	run->dentry = mountpoint;
+	run->mnt = (__u64)up_mnt;
+	run->mnt_root = (__u64)BPF_CORE_READ(up_mnt, mnt_root);
+	return 0;
+}
+
+/* One step up: stop at the task's root, cross a mount, or record a name. */
 static long sabpf_walk_step(__u32 i, void *data)
 {
-	struct sabpf_run *run = sabpf_run_get();
-	struct dentry *dentry, *parent, *mnt_root;
-	struct sabpf_path_stack *stack;
-	struct vfsmount *mnt;
-	struct sabpf_walk *w;
-	struct mount *m, *up;
-	__u32 key;
-
-	if (!run)
-		return 1;
-	key = run->walk_stack & 1;
-	w = &run->walk[key];
-	dentry = (struct dentry *)run->dentry;
-	mnt = (struct vfsmount *)run->mnt;
+	struct sabpf_loop_ctx *c = data;
+	struct sabpf_run *run = c->run;
+	struct sabpf_walk *w = c->walk;
+	struct sabpf_dentry_fields f;
+	__u32 depth;
 
 	/* The task's root ("/" inside the container) ends the path. */
 	if (run->dentry == run->root_dentry && run->mnt == run->root_mnt) {
 		w->done = 1;
 		return 1;
 	}
+	if (run->dentry == run->mnt_root)
+		return sabpf_cross_mount(run, w);
 
-	/* At the root of a mount, continue from its mount point in the parent. */
-	mnt_root = BPF_CORE_READ(mnt, mnt_root);
-	parent = BPF_CORE_READ(dentry, d_parent);
-	if (dentry == mnt_root || dentry == parent) {
-		m = sabpf_container_of(mnt, struct mount, mnt);
-		up = BPF_CORE_READ(m, mnt_parent);
-		if (up == m || !up) {
-			/* Top of the mount tree: the file is outside the task's root. */
-			w->done = 1;
-			return 1;
-		}
-		run->dentry = (__u64)BPF_CORE_READ(m, mnt_mountpoint);
-		run->mnt = (__u64)((void *)up + bpf_core_field_offset(struct mount, mnt));
-		return 0;
-	}
-
-	/* A component: keep its name, unless the path is deeper than the stack. */
-	if (w->depth >= SABPF_MAX_DEPTH) {
+	/* An unreadable dentry leaves the path unknown: as unusable as a deep one. */
+	if (sabpf_read_dentry(run->dentry, &f) < 0) {
 		w->truncated = 1;
 		w->done = 1;
 		return 1;
 	}
-	stack = bpf_map_lookup_elem(&sabpf_path_stacks, &key);
-	if (!stack)
+	if (f.parent == run->dentry)
+		return sabpf_cross_mount(run, w);
+
+	/* A component: keep its name, unless the path is deeper than the stack. */
+	depth = w->depth;
+	if (depth >= SABPF_MAX_DEPTH) {
+		w->truncated = 1;
+		w->done = 1;
 		return 1;
-	stack->name[w->depth & (SABPF_MAX_DEPTH - 1)] = (__u64)BPF_CORE_READ(dentry, d_name.name);
-	w->depth++;
-	run->dentry = (__u64)parent;
+	}
+	c->stack->name[depth & (SABPF_MAX_DEPTH - 1)] = f.name;
+	c->stack->len[depth & (SABPF_MAX_DEPTH - 1)] = f.len > 0xffff ? 0xffff : f.len;
+	w->depth = depth + 1;
+	run->dentry = f.parent;
 	return 0;
 }
 
 /*
- * Collects the components of path (a kernel struct path) into stack (enum
+ * Collects the components of the path {dentry, mnt} into stack (enum
  * sabpf_stack_index), up to the root of the current task.
  */
-static __noinline int sabpf_walk_path(const struct path *path, __u32 stack)
+static __noinline int sabpf_walk(struct sabpf_run *run, __u32 stack, struct dentry *dentry,
+				 struct vfsmount *mnt)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct sabpf_run *run = sabpf_run_get();
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct sabpf_loop_ctx ctx = {.run = run};
+	__u32 index = sabpf_bit(stack);
 	struct sabpf_walk *w;
 
 	if (!run)
 		return 0;
-	w = &run->walk[stack & 1];
+	w = &run->walk[sabpf_bit(stack)];
 	w->depth = 0;
 	w->truncated = 0;
 	w->done = 0;
 	w->ready = 1;
-	run->walk_stack = stack;
-	run->dentry = (__u64)BPF_CORE_READ(path, dentry);
-	run->mnt = (__u64)BPF_CORE_READ(path, mnt);
-	run->root_dentry = (__u64)BPF_CORE_READ(task, fs, root.dentry);
-	run->root_mnt = (__u64)BPF_CORE_READ(task, fs, root.mnt);
-	if (!run->dentry || !run->mnt)
+	ctx.walk = w;
+	ctx.stack = bpf_map_lookup_elem(&sabpf_path_stacks, &index);
+	if (!ctx.stack || !dentry || !mnt) {
+		w->truncated = 1;
 		return 0;
+	}
+	run->dentry = (__u64)dentry;
+	run->mnt = (__u64)mnt;
+	run->mnt_root = (__u64)mnt->mnt_root;
+	run->root_dentry = (__u64)task->fs->root.dentry;
+	run->root_mnt = (__u64)task->fs->root.mnt;
 
-	bpf_loop(SABPF_MAX_DEPTH + SABPF_MAX_MOUNT_CROSSINGS + 1, sabpf_walk_step, 0, 0);
+	bpf_loop(SABPF_MAX_DEPTH + SABPF_MAX_MOUNT_CROSSINGS + 1, sabpf_walk_step, &ctx, 0);
 
 	/* The loop ran out before reaching a root: as unusable as a deep path. */
 	if (!w->done)
@@ -125,21 +238,21 @@ static __noinline int sabpf_walk_path(const struct path *path, __u32 stack)
 }
 
 /* Walks the executable of the acting task (none for a kernel thread, which has no mm). */
-static __noinline int sabpf_walk_exe(void)
+static __noinline int sabpf_walk_exe(struct sabpf_run *run)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
-	struct sabpf_run *run = sabpf_run_get();
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct file *exe;
 
 	if (!run)
 		return 0;
+	exe = task->mm->exe_file;
 	if (!exe) {
 		run->walk[SABPF_STACK_EXE].depth = 0;
 		run->walk[SABPF_STACK_EXE].truncated = 0;
 		run->walk[SABPF_STACK_EXE].ready = 1;
 		return 0;
 	}
-	return sabpf_walk_path(&exe->f_path, SABPF_STACK_EXE);
+	return sabpf_walk(run, SABPF_STACK_EXE, exe->f_path.dentry, exe->f_path.mnt);
 }
 
 static __always_inline void sabpf_or(struct sabpf_verdict *acc, const struct sabpf_verdict *v)
@@ -149,49 +262,55 @@ static __always_inline void sabpf_or(struct sabpf_verdict *acc, const struct sab
 	acc->allow |= v->allow;
 }
 
-/* Looks up {slot, parent, name} with name read from kernel memory. */
-static __always_inline struct sabpf_node *sabpf_find_node(__u32 slot, __u32 parent,
-							   const char *name)
+/*
+ * Looks up {slot, parent, name} with name read from kernel memory. len is
+ * the name's length as the dentry gave it, which says whether the bytes of
+ * a longer previous name must be cleared first.
+ */
+static __always_inline struct sabpf_node *sabpf_find_component(struct sabpf_key_scratch *k,
+								__u32 parent, const char *name,
+								__u32 len)
 {
-	struct sabpf_node_key *key;
-	__u32 zero = 0;
+	__u32 written = k->name_len;
+	long n;
 
-	key = bpf_map_lookup_elem(&sabpf_node_key_scratch, &zero);
-	if (!key)
+	k->key.parent = parent;
+	if (written > len + 1) {
+		__builtin_memset(k->key.name, 0, sizeof(k->key.name));
+		written = 0;
+	}
+	n = bpf_probe_read_kernel_str(k->key.name, sizeof(k->key.name), name);
+
+	/* Shorter than its length said: renamed meanwhile. Clear and read again. */
+	if (n >= 0 && n < written) {
+		__builtin_memset(k->key.name, 0, sizeof(k->key.name));
+		n = bpf_probe_read_kernel_str(k->key.name, sizeof(k->key.name), name);
+	}
+	if (n < 0) {
+		__builtin_memset(k->key.name, 0, sizeof(k->key.name));
+		k->name_len = 0;
 		return 0;
-	__builtin_memset(key->name, 0, sizeof(key->name));
-	key->slot = slot;
-	key->parent = parent;
-	if (name && bpf_probe_read_kernel_str(key->name, sizeof(key->name), name) < 0)
-		return 0;
-	return bpf_map_lookup_elem(&sabpf_nodes, key);
+	}
+	k->name_len = n;
+	return bpf_map_lookup_elem(&sabpf_nodes, &k->key);
 }
 
 /* One component, root first: gather its masks or stop at the first miss. */
 static long sabpf_lookup_step(__u32 i, void *data)
 {
-	struct sabpf_run *run = sabpf_run_get();
-	struct sabpf_path_stack *stack;
-	struct sabpf_match *m;
+	struct sabpf_loop_ctx *c = data;
+	struct sabpf_run *run = c->run;
+	struct sabpf_match *m = c->match;
 	struct sabpf_node *node;
-	struct sabpf_walk *w;
-	const char *name;
-	__u32 key, last;
+	__u32 depth = c->walk->depth, index, last;
 	int a;
 
-	if (!run)
-		return 1;
-	key = run->lookup_stack & 1;
-	w = &run->walk[key];
-	m = &run->match[run->lookup_match & 1];
-	stack = bpf_map_lookup_elem(&sabpf_path_stacks, &key);
-	if (!stack)
-		return 1;
-	last = i + 1 == w->depth;
-	name = (const char *)stack->name[(w->depth - 1 - i) & (SABPF_MAX_DEPTH - 1)];
-	node = sabpf_find_node(run->lookup_slot, run->lookup_parent, name);
+	index = (depth - 1 - i) & (SABPF_MAX_DEPTH - 1);
+	last = i + 1 == depth;
+	node = sabpf_find_component(c->key, run->lookup_parent, (const char *)c->stack->name[index],
+				    c->stack->len[index]);
 
-	/* A miss ends the walk, but "dir/*" still covers a last component with no node. */
+	/* A miss ends the walk, but "dir/<any>" still covers a last component with no node. */
 	if (!node) {
 		if (last)
 			for (a = 0; a < SABPF_ACCESSES; a++)
@@ -199,7 +318,7 @@ static long sabpf_lookup_step(__u32 i, void *data)
 		return 1;
 	}
 
-	/* "dir/**" rules cover everything below, the final node included. */
+	/* Subtree rules of "dir" cover everything below, the final node included. */
 	for (a = 0; a < SABPF_ACCESSES; a++)
 		sabpf_or(&m->acc[a], &node->rules[SABPF_SCOPE_SUBTREE][a]);
 
@@ -225,9 +344,12 @@ static long sabpf_lookup_step(__u32 i, void *data)
  * ORs into run->match[match] the masks that the trie rooted at node id root
  * holds for the path in stack. The root's own rules are at {slot, root, ""}.
  */
-static __noinline int sabpf_lookup_path(__u32 slot, __u32 root, __u32 stack, __u32 match)
+static __noinline int sabpf_lookup_path(struct sabpf_run *run, __u32 slot, __u32 root,
+					__u32 stack, __u32 match)
 {
-	struct sabpf_run *run = sabpf_run_get();
+	struct sabpf_loop_ctx ctx = {.run = run};
+	__u32 index = sabpf_bit(stack), key_index;
+	struct sabpf_key_scratch *root_key;
 	struct sabpf_node *node;
 	struct sabpf_walk *w;
 	struct sabpf_match *m;
@@ -235,18 +357,21 @@ static __noinline int sabpf_lookup_path(__u32 slot, __u32 root, __u32 stack, __u
 
 	if (!run)
 		return 0;
-	w = &run->walk[stack & 1];
-	m = &run->match[match & 1];
+	w = &run->walk[sabpf_bit(stack)];
+	m = &run->match[sabpf_bit(match)];
 	if (!root || w->truncated)
 		return 0;
-	run->lookup_stack = stack;
-	run->lookup_match = match;
-	run->lookup_slot = slot;
 	run->lookup_parent = root;
 	__builtin_memset(run->children, 0, sizeof(run->children));
 
-	/* The root directory: "/**" covers everything, "/*" the top entries. */
-	node = sabpf_find_node(slot, root, 0);
+	/* The root directory: its subtree rules cover everything, its children rules the top entries. */
+	key_index = SABPF_KEY_ROOT;
+	root_key = bpf_map_lookup_elem(&sabpf_key_scratches, &key_index);
+	if (!root_key)
+		return 0;
+	root_key->key.slot = slot;
+	root_key->key.parent = root;
+	node = bpf_map_lookup_elem(&sabpf_nodes, &root_key->key);
 	if (node) {
 		for (a = 0; a < SABPF_ACCESSES; a++) {
 			sabpf_or(&m->acc[a], &node->rules[SABPF_SCOPE_SUBTREE][a]);
@@ -265,37 +390,35 @@ static __noinline int sabpf_lookup_path(__u32 slot, __u32 root, __u32 stack, __u
 		return 0;
 	}
 
-	bpf_loop(w->depth, sabpf_lookup_step, 0, 0);
+	key_index = SABPF_KEY_COMPONENT;
+	ctx.key = bpf_map_lookup_elem(&sabpf_key_scratches, &key_index);
+	ctx.stack = bpf_map_lookup_elem(&sabpf_path_stacks, &index);
+	if (!ctx.key || !ctx.stack)
+		return 0;
+	ctx.key->key.slot = slot;
+	ctx.walk = w;
+	ctx.match = m;
+	bpf_loop(w->depth, sabpf_lookup_step, &ctx, 0);
 	return 0;
 }
 
 /* Appends "/" and one component, root first, to the per-CPU text scratch. */
 static long sabpf_spell_step(__u32 i, void *data)
 {
-	struct sabpf_run *run = sabpf_run_get();
-	struct sabpf_path_stack *stack;
-	struct sabpf_path_text *out;
-	struct sabpf_walk *w;
+	struct sabpf_loop_ctx *c = data;
+	struct sabpf_run *run = c->run;
 	const char *name;
-	__u32 key, zero = 0, off;
+	__u32 off;
 	long n;
 
-	if (!run)
-		return 1;
 	off = run->spell_off;
 	if (off >= SABPF_PATH_MAX - 1)
 		return 1;
-	key = run->spell_stack & 1;
-	w = &run->walk[key];
-	stack = bpf_map_lookup_elem(&sabpf_path_stacks, &key);
-	out = bpf_map_lookup_elem(&sabpf_path_text_scratch, &zero);
-	if (!stack || !out)
-		return 1;
-	name = (const char *)stack->name[(w->depth - 1 - i) & (SABPF_MAX_DEPTH - 1)];
+	name = (const char *)c->stack->name[(c->walk->depth - 1 - i) & (SABPF_MAX_DEPTH - 1)];
 
 	sabpf_forget_range(off);
-	out->text[off & (SABPF_PATH_MAX - 1)] = '/';
-	n = bpf_probe_read_kernel_str(&out->text[(off + 1) & (SABPF_PATH_MAX - 1)],
+	c->text->text[off & (SABPF_PATH_MAX - 1)] = '/';
+	n = bpf_probe_read_kernel_str(&c->text->text[(off + 1) & (SABPF_PATH_MAX - 1)],
 				      SABPF_NAME_MAX, name);
 	if (n < 1)
 		return 1;
@@ -307,18 +430,20 @@ static long sabpf_spell_step(__u32 i, void *data)
  * Spells the walk in stack root first ("/a/b/c", "/" for the root) into dst
  * (PATH_MAX bytes), NUL terminated, and returns the length (at most PATH_MAX - 1).
  */
-static __noinline __u32 sabpf_spell_path(__u32 stack, char *dst)
+static __noinline __u32 sabpf_spell_path(struct sabpf_run *run, __u32 stack, char *dst)
 {
-	struct sabpf_run *run = sabpf_run_get();
-	struct sabpf_path_text *out;
+	struct sabpf_loop_ctx ctx = {.run = run};
+	__u32 zero = 0, index = sabpf_bit(stack), off;
 	struct sabpf_walk *w;
-	__u32 zero = 0, off;
 
 	dst[0] = 0;
-	out = bpf_map_lookup_elem(&sabpf_path_text_scratch, &zero);
-	if (!run || !out)
+	if (!run)
 		return 0;
-	w = &run->walk[stack & 1];
+	ctx.text = bpf_map_lookup_elem(&sabpf_path_text_scratch, &zero);
+	ctx.stack = bpf_map_lookup_elem(&sabpf_path_stacks, &index);
+	if (!ctx.text || !ctx.stack)
+		return 0;
+	w = &run->walk[sabpf_bit(stack)];
 	if (w->depth == 0) {
 		if (w->truncated || !w->ready)
 			return 0;
@@ -326,18 +451,18 @@ static __noinline __u32 sabpf_spell_path(__u32 stack, char *dst)
 		dst[1] = 0;
 		return 1;
 	}
-	run->spell_stack = stack;
+	ctx.walk = w;
 	run->spell_off = 0;
 
-	bpf_loop(w->depth, sabpf_spell_step, 0, 0);
+	bpf_loop(w->depth, sabpf_spell_step, &ctx, 0);
 
 	/* Cut at PATH_MAX - 1 so the copy below always carries a NUL. */
 	off = run->spell_off;
 	if (off > SABPF_PATH_MAX - 1)
 		off = SABPF_PATH_MAX - 1;
 	sabpf_forget_range(off);
-	out->text[off & (SABPF_PATH_MAX - 1)] = 0;
-	bpf_probe_read_kernel(dst, SABPF_PATH_MAX, out->text);
+	ctx.text->text[off & (SABPF_PATH_MAX - 1)] = 0;
+	bpf_probe_read_kernel(dst, SABPF_PATH_MAX, ctx.text->text);
 	return off;
 }
 

@@ -7,6 +7,7 @@
  * BPF_LSM_CGROUP). The programs use bpf_loop, so both need kernel 5.17+.
  */
 #include "file.bpf.c"
+#include "link.bpf.c"
 #include "exec.bpf.c"
 #include "net.bpf.c"
 

@@ -37,6 +37,7 @@ enum sabpf_hook {
 	SABPF_HOOK_SOCKET_CONNECT = 1 << 2,
 	SABPF_HOOK_SOCKET_BIND = 1 << 3,
 	SABPF_HOOK_SOCKET_CREATE = 1 << 4, /* raw and packet sockets */
+	SABPF_HOOK_FILE_LINK = 1 << 5,	    /* path_link: hard links, judged by the file rules */
 };
 
 /* Sections of a policy; each has its own posture. */
@@ -49,9 +50,9 @@ enum sabpf_section {
 
 /* How a trie node's rule applies to the path being looked up. */
 enum sabpf_scope {
-	SABPF_SCOPE_EXACT = 0,	  /* the node's own path: "/etc/shadow" */
-	SABPF_SCOPE_CHILDREN = 1, /* direct entries of the node: "/etc/*" */
-	SABPF_SCOPE_SUBTREE = 2,  /* the node and everything below: "/etc/**" */
+	SABPF_SCOPE_EXACT = 0,	  /* the node's own path, such as /etc/shadow */
+	SABPF_SCOPE_CHILDREN = 1, /* direct entries of the node: the files in /etc */
+	SABPF_SCOPE_SUBTREE = 2,  /* the node and everything below: the subtree of /etc */
 	SABPF_SCOPES = 3,
 };
 
@@ -107,10 +108,10 @@ struct sabpf_config {
 /*
  * Path trie, in map sabpf_nodes. A path is looked up one component at a
  * time from the root node: key {slot, parent node id, component name}.
- * The root node itself ("/", with the rules of "/", "/*" and "/**") is the
- * entry {slot, root id, ""}: an empty name never collides with a real
- * component. Per-event cost grows with path depth, never with the number of
- * rules.
+ * The root node itself (the rules of "/", of its direct entries and of its
+ * subtree) is the entry {slot, root id, ""}: an empty name never collides
+ * with a real component. Per-event cost grows with path depth, never with
+ * the number of rules.
  */
 struct sabpf_node_key {
 	__u32 slot;

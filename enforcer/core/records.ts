@@ -27,7 +27,10 @@ export interface Resolved {
 /** Rebuilds the operation the kernel decided on, for the reference decision. */
 export function operationOf(event: SabpfEvent): Operation | undefined {
   switch (event.hook) {
+    // A link is judged as an open of the path that decided, with the access
+    // that decided (a link is denied when either access to the file would be).
     case Hook.fileOpen:
+    case Hook.fileLink:
       return { kind: 'open', path: event.path, access: event.access === 1 ? 'write' : 'read', executable: event.exe };
     case Hook.exec:
       return { kind: 'exec', path: event.path, executable: event.exe };
@@ -88,7 +91,11 @@ export function resolveEvent(
   let detail: Pick<DecisionEvent, 'operation' | 'resource'> & { access?: 'read' | 'write' };
   switch (operation.kind) {
     case 'open':
-      detail = { operation: 'file-open', access: operation.access, resource: { path: operation.path } };
+      detail = {
+        operation: event.hook === Hook.fileLink ? 'file-link' : 'file-open',
+        access: operation.access,
+        resource: { path: operation.path },
+      };
       break;
     case 'exec':
       detail = { operation: 'exec', resource: { path: operation.path } };
@@ -107,9 +114,10 @@ export function resolveEvent(
       };
   }
 
-  const audit = { ...context, ...detail } as DecisionEvent;
+  const time = decisionTime(event.timeBootNs);
+  const audit = { ...context, ...detail, time } as DecisionEvent;
   const record: DecisionRecord = {
-    time: new Date().toISOString(),
+    time: time.toISOString(),
     node,
     ...context,
     ...(container.podUid !== undefined ? { podUid: container.podUid } : {}),
@@ -118,6 +126,17 @@ export function resolveEvent(
     resource: detail.resource as unknown as Record<string, string | number>,
   };
   return { audit, record, mismatch };
+}
+
+/**
+ * Converts the kernel's boot-time stamp of a decision to wall-clock time.
+ * NOTE: process.hrtime is CLOCK_MONOTONIC, which equals CLOCK_BOOTTIME
+ * unless the machine suspended; after a suspend the times shift by its length.
+ */
+function decisionTime(timeBootNs: bigint): Date {
+  const ageNs = process.hrtime.bigint() - timeBootNs;
+  const ageMs = ageNs > 0n ? Number(ageNs / 1_000_000n) : 0;
+  return new Date(Date.now() - ageMs);
 }
 
 function familyName(family: number): string {

@@ -24,6 +24,7 @@ export const HOOK_PROGRAMS: Record<HookName, string> = {
   socketConnect: 'sabpf_socket_connect',
   socketBind: 'sabpf_socket_bind',
   socketCreate: 'sabpf_socket_create',
+  fileLink: 'sabpf_path_link',
 };
 export const ALL_HOOKS = Object.keys(HOOK_PROGRAMS) as HookName[];
 

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CONFIG_OFFSET, EVENT_OFFSET, SIZE } from '../../compiler/layout.js';
+import { CONFIG_OFFSET, EVENT_OFFSET, Hook, LSM_HOOK, SIZE } from '../../compiler/layout.js';
 import { repositoryRoot } from '../../compiler/schema.js';
 
 const program = `
@@ -43,6 +43,9 @@ int main(void) {
   OFF("event", struct sabpf_event, path_len); OFF("event", struct sabpf_event, exe_len);
   OFF("event", struct sabpf_event, path); OFF("event", struct sabpf_event, exe);
   OFF("netKey", struct sabpf_net_key, addr);
+  printf("hook fileOpen %d\\n", SABPF_HOOK_FILE_OPEN); printf("hook exec %d\\n", SABPF_HOOK_EXEC);
+  printf("hook socketConnect %d\\n", SABPF_HOOK_SOCKET_CONNECT); printf("hook socketBind %d\\n", SABPF_HOOK_SOCKET_BIND);
+  printf("hook socketCreate %d\\n", SABPF_HOOK_SOCKET_CREATE); printf("hook fileLink %d\\n", SABPF_HOOK_FILE_LINK);
   return 0;
 }
 `;
@@ -98,5 +101,20 @@ describe('layout mirror of sabpf.h', () => {
 
   it('puts the net key address after 64 header bits', () => {
     assert.equal(printed.get('netKey.addr'), 12);
+  });
+
+  for (const [name, bit] of Object.entries(Hook)) {
+    it(`has the bit of hook ${name}`, () => {
+      assert.equal(printed.get(`hook.${name}`), bit);
+    });
+  }
+
+  it('names an LSM hook for every hook bit', () => {
+    assert.deepEqual(Object.keys(LSM_HOOK), Object.keys(Hook));
+  });
+
+  it('prints no hook that the mirror lacks', () => {
+    const hooks = [...printed.keys()].filter((k) => k.startsWith('hook.')).map((k) => k.slice(5));
+    assert.deepEqual(hooks.sort(), Object.keys(Hook).sort());
   });
 });

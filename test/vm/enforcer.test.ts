@@ -66,6 +66,18 @@ describe('sabpf enforce in a VM', function () {
     it('leaves an unconfined process alone', () => allowed('host_read_secret'));
   });
 
+  describe('path_link', () => {
+    it('denies linking a protected file', () => denied('web_hardlink'));
+    it('leaves no alias to read the secret through', () => {
+      const p = probe('web_hardlink_read');
+      assert.notEqual(p.rc, 0, p.out);
+      assert.match(p.out, /No such file/u);
+    });
+    it('lets an unconfined process make the link', () => allowed('host_hardlink'));
+    // Path rules name paths, not inodes: a link made outside is the known limit.
+    it('reads through an outside-made link', () => allowed('web_read_host_hardlink'));
+  });
+
   describe('bprm_check_security', () => {
     it('denies the binary', () => denied('web_exec_tool'));
     it('denies a symlink to the binary', () => denied('web_exec_link'));
@@ -143,6 +155,15 @@ describe('sabpf enforce in a VM', function () {
       assert.equal(record.mode, 'enforce');
       assert.equal(record.node, 'vm-node');
       assert.equal(record.severity, 'high');
+    });
+    it('records a file-link denial with its rule', () => {
+      const found = records({ pod: 'web-1', operation: 'file-link', decision: 'deny', enforced: true });
+      const record = found.find((r) => (r.resource as { path?: string }).path === '/srv/secret/key');
+      assert.ok(record, `no file-link record for /srv/secret/key among ${found.length}`);
+      assert.equal(record.access, 'read');
+      assert.equal(record.policy, 'shop/web-lockdown');
+      assert.equal(record.rule, 'spec.file.rules[0]');
+      assert.match(String(record.executable), /busybox$/u);
     });
     it('records an exec denial with the resolved binary', () => {
       const found = records({ pod: 'web-1', operation: 'exec', decision: 'deny' });

@@ -48,7 +48,7 @@ describe('Enforcer', () => {
       const updateAt = kernel.calls.findIndex((c) => c.startsWith('update sabpf_nodes'));
       assert.ok(updateAt >= 0 && updateAt < configAt, kernel.calls.join('\n'));
       assert.ok(configAt < attachAt, kernel.calls.join('\n'));
-      assert.equal(kernel.calls[attachAt], `attach ${webId} fileOpen`);
+      assert.equal(kernel.calls[attachAt], `attach ${webId} fileOpen,fileLink`);
       assert.ok(enforcer.programOf(web.cgroupPath));
     });
   });

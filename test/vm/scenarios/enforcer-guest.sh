@@ -127,6 +127,14 @@ probe web_relative web sh -c 'cd /srv/secret && cat ./key'
 probe web_dotdot web cat /srv/data/../secret/key
 probe host_read_secret - cat /srv/secret/key
 
+# Hard links: one made inside web would give the secret a second name that
+# no rule protects. One made outside beforehand does (the documented limit).
+probe web_hardlink web ln /srv/secret/key /srv/data/alias
+probe web_hardlink_read web cat /srv/data/alias
+probe host_hardlink - ln /srv/secret/key /srv/data/alias
+probe web_read_host_hardlink web cat /srv/data/alias
+rm -f /srv/data/alias
+
 # Exec: the binary, a symlink to it, a script whose interpreter it is.
 probe web_exec_tool web /srv/bin/true
 probe web_exec_link web /srv/bin/link

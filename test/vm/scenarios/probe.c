@@ -11,6 +11,8 @@
  *     deep N NAME r|w|rw|c      chdir N levels down a chain of "a" directories
  *                               (made as needed), then open(2) NAME there; c creates
  *     exec PATH [ARGS...]       execve(2); prints only on failure
+ *     link OLD NEW              link(2): a hard link NEW to the file OLD
+ *     rename OLD NEW            rename(2)
  *     connect ADDR PORT tcp|udp connect(2); ADDR is IPv4 or IPv6 (may be mapped)
  *     bind ADDR PORT tcp|udp    bind(2)
  *     raw4 | raw6 | packet      socket(2) of a raw IPv4/IPv6 or packet socket
@@ -147,12 +149,16 @@ int main(int argc, char **argv)
 		return net(op, argv[2], argv[3], argv[4]);
 	if (!strcmp(op, "raw4"))
 		return report(socket(AF_INET, SOCK_RAW, IPPROTO_ICMP));
+	if (!strcmp(op, "link") && argc == 4)
+		return report(link(argv[2], argv[3]));
+	if (!strcmp(op, "rename") && argc == 4)
+		return report(rename(argv[2], argv[3]));
 	if (!strcmp(op, "raw6"))
 		return report(socket(AF_INET6, SOCK_RAW, IPPROTO_ICMPV6));
 	if (!strcmp(op, "packet"))
 		return report(socket(AF_PACKET, SOCK_RAW, 0));
 
 usage:
-	fprintf(stderr, "usage: sabpf-probe [-c CGROUP_DIR] open|openat|deep|exec|connect|bind|raw4|raw6|packet ARGS...\n");
+	fprintf(stderr, "usage: sabpf-probe [-c CGROUP_DIR] open|openat|deep|exec|link|rename|connect|bind|raw4|raw6|packet ARGS...\n");
 	return 2;
 }

@@ -1,0 +1,62 @@
+// Policies of the kernel benchmark: one per rule count, each in its own slot,
+// so switching the confined cgroup between them is one config write.
+import { Hook, IpProto, NetOp, encodeConfig } from '../../compiler/layout.js';
+import { Ids, Trie, netEntries, type NetRule } from '../../test/vm/scenarios/entries.js';
+import { mapFd, type BenchObject } from './objects.js';
+
+export const BENCH_TARGET = '/tmp/bench/target';
+export const BENCH_EXEC = '/bin/true';
+export const BENCH_UDP_PORT = 9;
+
+function writeBatch(o: BenchObject, map: string, entries: Array<[Buffer, Buffer]>): void {
+  if (entries.length === 0) return;
+  const keys = Buffer.concat(entries.map(([k]) => k));
+  const values = Buffer.concat(entries.map(([, v]) => v));
+  o.addon.mapUpdateBatch(mapFd(o, map), keys, values, entries.length, 0);
+}
+
+/**
+ * Writes a policy of count rules per section into slot and returns the
+ * config that selects it. The measured operations walk rule-bearing nodes
+ * (tmp, bench; usr, bin; the 127.0.0.1 prefix) but match no rule, so they
+ * are allowed without an event: the cost measured is the lookup itself.
+ */
+export function writeRules(o: BenchObject, slot: number, count: number): Buffer {
+  const ids = new Ids();
+  const file = new Trie(ids, slot).rule('/tmp/bench', 'subtree', 'write', 'deny');
+  const exec = new Trie(ids, slot).rule('/usr/bin/not-busybox', 'exact', 'read', 'deny');
+  const net: NetRule[] = [];
+  for (let i = 0; i < count; i++) {
+    file.rule(`/srv/app${i % 100}/file${i}`, 'exact', 'read', 'deny');
+    exec.rule(`/opt/tools${i % 100}/bin${i}`, 'exact', 'read', 'deny');
+    net.push({ op: NetOp.connect, proto: IpProto.udp, ipv4: '127.0.0.1', cidr: 32, port: 20000 + (i % 40000), action: 'deny' });
+  }
+  const { prefixes, ports } = netEntries(ids, net, slot);
+  writeBatch(o, 'sabpf_nodes', [...file.entries(), ...exec.entries()]);
+  writeBatch(o, 'sabpf_net_prefixes', prefixes);
+  writeBatch(o, 'sabpf_ports', ports);
+
+  // Every hook bit: a build that lacks a hook ignores its bit.
+  const hooks = Object.values(Hook).reduce((all, bit) => all | bit, 0);
+  return encodeConfig({
+    slot,
+    hooks,
+    enforce: 1,
+    policyCount: 1,
+    fileRoot: file.root,
+    execRoot: exec.root,
+    sourceRoot: 0,
+    flags: 0,
+    postureDeny: [0, 0, 0],
+    postureAudit: [0, 0, 0],
+    rawSocket: { deny: 0, audit: 0, allow: 0 },
+    packetSocket: { deny: 0, audit: 0, allow: 0 },
+  });
+}
+
+/** Points a cgroup at a config (cgroup id -> struct sabpf_config). */
+export function setConfig(o: BenchObject, cgroupId: bigint, config: Buffer): void {
+  const key = Buffer.alloc(8);
+  key.writeBigUInt64LE(cgroupId);
+  o.addon.mapUpdate(mapFd(o, 'sabpf_configs'), key, config, 0);
+}
