@@ -48,6 +48,7 @@ export function buildDecision(event: DecisionEvent, node: string, now: Date): Un
 function copyOperation(event: OperationDetail): OperationDetail {
   switch (event.operation) {
     case 'file-open':
+    case 'file-link':
       return { operation: event.operation, access: event.access, resource: { path: event.resource.path } };
     case 'exec':
       return { operation: event.operation, resource: { path: event.resource.path } };
