@@ -39,7 +39,8 @@ function formatDecision(record: DecisionRecord): string {
   }
 
   const workload = printable(`${record.namespace}/${record.pod}/${record.container}`);
-  const operation = record.operation === 'file-open' ? `file-open ${record.access}` : record.operation;
+  const operation =
+    record.operation === 'file-open' || record.operation === 'file-link' ? `${record.operation} ${record.access}` : record.operation;
   const process = `pid=${record.pid} uid=${record.uid} comm=${printable(record.comm)}`;
   const policy = `policy=${printable(record.policy)} rule=${printable(record.rule)} reason=${record.reason}`;
 
@@ -49,6 +50,7 @@ function formatDecision(record: DecisionRecord): string {
 function describeResource(record: DecisionRecord): string {
   switch (record.operation) {
     case 'file-open':
+    case 'file-link':
     case 'exec':
       return printable(record.resource.path);
     case 'connect':

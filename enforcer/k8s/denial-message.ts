@@ -19,6 +19,8 @@ export function operationName(record: DecisionRecord): string {
   switch (record.operation) {
     case 'file-open':
       return 'open';
+    case 'file-link':
+      return 'link';
     case 'socket-create':
       return 'socket';
     default:
@@ -50,7 +52,7 @@ export function operationText(record: DecisionRecord): string {
 /** `rule spec.file.rules[0]`, or `file posture` when no rule matched. */
 function decidedBy(record: DecisionRecord): string {
   let section = 'network';
-  if (record.operation === 'file-open') section = 'file';
+  if (record.operation === 'file-open' || record.operation === 'file-link') section = 'file';
   if (record.operation === 'exec') section = 'exec';
   if (record.reason === 'posture') return `${section} posture`;
   if (record.reason === 'path-truncated') return `${section} posture (the path was too long to match a rule)`;
