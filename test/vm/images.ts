@@ -13,10 +13,18 @@ export interface VmImages {
   initramfs: string;
 }
 
-async function runBuildScript(name: string): Promise<string> {
+/**
+ * Debian kernels the harness can boot (kernel.sh LINE). 6.1 has
+ * BPF_LSM_CGROUP and bpf_loop; 5.10 has BPF LSM, BTF and the ring buffer
+ * but neither, which is what the legacy global object is for.
+ */
+export type KernelLine = '6.1' | '5.10';
+export const KERNEL_LINES: readonly KernelLine[] = ['6.1', '5.10'];
+
+async function runBuildScript(name: string, line: KernelLine): Promise<string> {
   const script = join(vmSourceDir, name);
   try {
-    const { stdout } = await execFileAsync('nice', ['-n', '10', script], {
+    const { stdout } = await execFileAsync('nice', ['-n', '10', script, line], {
       maxBuffer: 1024 * 1024,
     });
     const path = stdout.trim().split('\n').pop() ?? '';
@@ -31,18 +39,22 @@ async function runBuildScript(name: string): Promise<string> {
 }
 
 // The scripts run one after the other because initramfs.sh reads the kernel's
-// modules. One shared promise per process keeps concurrent runs from
-// downloading the deb twice.
-let pending: Promise<VmImages> | undefined;
+// modules. One shared promise per line and process keeps concurrent runs
+// from downloading the deb twice.
+const pending = new Map<KernelLine, Promise<VmImages>>();
 
-export function prepareVmImages(): Promise<VmImages> {
-  pending ??= (async () => {
-    const kernel = await runBuildScript('kernel.sh');
-    const initramfs = await runBuildScript('initramfs.sh');
-    return { kernel, initramfs };
-  })();
-  pending.catch(() => {
-    pending = undefined;
-  });
-  return pending;
+export function prepareVmImages(line: KernelLine = '6.1'): Promise<VmImages> {
+  let images = pending.get(line);
+  if (images === undefined) {
+    images = (async () => {
+      const kernel = await runBuildScript('kernel.sh', line);
+      const initramfs = await runBuildScript('initramfs.sh', line);
+      return { kernel, initramfs };
+    })();
+    pending.set(line, images);
+    images.catch(() => {
+      pending.delete(line);
+    });
+  }
+  return images;
 }

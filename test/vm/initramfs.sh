@@ -6,16 +6,24 @@
 # The cpio is left uncompressed on purpose because the guest unpacks it under
 # TCG. Boot to poweroff measured 4.6 s raw, 10.1 s with zstd -3 and 10.7 s with
 # gzip -1 for this ~105 MB image.
+#
+# Usage: initramfs.sh [LINE], where LINE is a kernel line of kernel.sh (6.1
+# by default). Each line gets its own image, because the modules differ.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 out_dir="$here/out"
-image="$out_dir/initramfs.cpio"
-cache="${SABPF_CACHE:-$HOME/.cache/sabpf}/vm"
+line="${1:-6.1}"
+if [[ "$line" == 6.1 ]]; then
+  image="$out_dir/initramfs.cpio"
+else
+  image="$out_dir/initramfs-$line.cpio"
+fi
 
-kernel="$("$here/kernel.sh")"
-kver="$(cat "$cache/kernel/KVER")"
-moddir="$cache/kernel/lib/modules/$kver"
+kernel="$("$here/kernel.sh" "$line")"
+kdir="$(dirname "$kernel")"
+kver="$(cat "$kdir/KVER")"
+moddir="$kdir/lib/modules/$kver"
 
 # Binaries copied from the host, each with the libraries ldd resolves for it.
 # libbpf.so.1 is listed for the enforcer's addon, which the guest loads from

@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
-# Fetch the Debian 6.1 kernel that every VM test boots, once, into the cache.
-# Prints the path of the image to boot on stdout; everything else goes to
-# stderr.
+# Fetch a Debian kernel for the VM tests, once, into the cache. Prints the
+# path of the image to boot on stdout; everything else goes to stderr.
+#
+# Usage: kernel.sh [LINE]
+#   6.1   (default) bookworm's linux-image-amd64: BPF_LSM_CGROUP, bpf_loop.
+#         Every VM test boots it.
+#   5.10  bullseye's linux-image-amd64: BPF LSM and BTF, but neither
+#         BPF_LSM_CGROUP (6.0) nor bpf_loop (5.17). The tests of the legacy
+#         global object boot it. Its package lists come from a private apt
+#         directory in the cache, so the host's sources stay untouched.
 #
 # The image booted is not vmlinuz but the ELF vmlinux unpacked from it. QEMU
 # starts an ELF kernel through its PVH entry point, which skips the BIOS boot
@@ -11,29 +18,54 @@
 # without booting.
 #
 # The cache layout is part of the harness contract (initramfs.sh and
-# vmlinux-h.sh read it):
-#   $SABPF_CACHE/vm/kernel/          the extracted linux-image deb
-#   $SABPF_CACHE/vm/kernel/KVER      the kernel release string, e.g. 6.1.0-57-amd64
-#   $SABPF_CACHE/vm/kernel/vmlinux   the unpacked ELF kernel
+# vmlinux-h.sh read it). <dir> is "kernel" for 6.1 and "kernel-5.10" for 5.10:
+#   $SABPF_CACHE/vm/<dir>/          the extracted linux-image deb
+#   $SABPF_CACHE/vm/<dir>/KVER      the kernel release string, e.g. 6.1.0-57-amd64
+#   $SABPF_CACHE/vm/<dir>/vmlinux   the unpacked ELF kernel
 set -euo pipefail
 
+line="${1:-6.1}"
 cache="${SABPF_CACHE:-$HOME/.cache/sabpf}/vm"
-kdir="$cache/kernel"
+case "$line" in
+  6.1) kdir="$cache/kernel" ;;
+  5.10) kdir="$cache/kernel-5.10" ;;
+  *)
+    echo "failed to pick a kernel: unknown line '$line'; use 6.1 or 5.10" >&2
+    exit 2
+    ;;
+esac
 
 if [[ -s "$kdir/KVER" && -s "$kdir/vmlinux" ]]; then
   echo "$kdir/vmlinux"
   exit 0
 fi
 
+# apt options for the 5.10 line: bullseye and its security suite, with lists
+# kept in the cache. The host's keyring already trusts bullseye's keys.
+apt_opts=()
+if [[ "$line" == 5.10 ]]; then
+  aptdir="$cache/apt-bullseye"
+  mkdir -p "$aptdir/lists/partial" "$aptdir/cache"
+  printf '%s\n' \
+    'deb http://deb.debian.org/debian bullseye main' \
+    'deb http://deb.debian.org/debian-security bullseye-security main' >"$aptdir/sources.list"
+  apt_opts=(-o "Dir::Etc::sourcelist=$aptdir/sources.list" -o Dir::Etc::sourceparts=/nonexistent
+    -o "Dir::State::Lists=$aptdir/lists" -o "Dir::Cache=$aptdir/cache")
+fi
+
 # The meta package linux-image-amd64 only depends on the versioned image, and
-# apt-get download needs the versioned name.
-pkg="$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')"
+# apt-get download needs the versioned name. Before the first update,
+# apt-cache fails, and the empty result triggers the update.
+resolve_pkg() {
+  { apt-cache "${apt_opts[@]}" depends linux-image-amd64 2>/dev/null || true; } | awk '/Depends: linux-image-[0-9]/ {print $2; exit}'
+}
+pkg="$(resolve_pkg)"
 if [[ -z "$pkg" ]]; then
-  apt-get update -qq >&2
-  pkg="$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')"
+  apt-get "${apt_opts[@]}" -o APT::Sandbox::User=root update -qq >&2
+  pkg="$(resolve_pkg)"
 fi
 if [[ -z "$pkg" ]]; then
-  echo "failed to resolve the kernel package: apt-cache depends linux-image-amd64 names no linux-image-<version>-amd64; run apt-get update" >&2
+  echo "failed to resolve the $line kernel package: apt-cache depends linux-image-amd64 names no linux-image-<version>-amd64; run apt-get update" >&2
   exit 1
 fi
 kver="${pkg#linux-image-}"
@@ -45,7 +77,7 @@ trap 'rm -rf "$tmp"' EXIT
 echo "downloading $pkg" >&2
 # apt's sandbox user _apt cannot enter a cache under /root. apt then falls
 # back to downloading as root with a warning, so ask for root directly.
-(cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root "$pkg" >&2)
+(cd "$tmp" && apt-get "${apt_opts[@]}" download -qq -o APT::Sandbox::User=root "$pkg" >&2)
 deb="$(ls "$tmp"/*.deb)"
 
 # Extract beside the final directory and rename, so an interrupted run never

@@ -1,14 +1,25 @@
 // Run a command in the test VM from a terminal:
-//   node dist/test/vm/run-cli.js [--timeout SEC] [--memory MB] [--cpus N]
+//   node dist/test/vm/run-cli.js [--timeout SEC] [--memory MB] [--cpus N] [--kernel 6.1|5.10]
 //                                [--share DIR] [--run-dir DIR] [--quiet] -- 'command'
 // Streams the console, prints where the outputs are, and exits with the
 // guest command's exit status.
 import { parseArgs } from 'node:util';
 
-import { runInVm, VmTimeoutError } from './run.js';
+import { KERNEL_LINES, runInVm, VmTimeoutError, type KernelLine } from './run.js';
 
 const usage =
-  "usage: node dist/test/vm/run-cli.js [--timeout SEC] [--memory MB] [--cpus N] [--share DIR] [--run-dir DIR] [--quiet] -- 'command'";
+  "usage: node dist/test/vm/run-cli.js [--timeout SEC] [--memory MB] [--cpus N] [--kernel 6.1|5.10] [--share DIR] [--run-dir DIR] [--quiet] -- 'command'";
+
+function kernelLine(value: string | undefined): KernelLine | undefined {
+  if (value === undefined) {
+    return undefined;
+  }
+  const line = KERNEL_LINES.find((l) => l === value);
+  if (line === undefined) {
+    throw new Error(`failed to parse --kernel ${JSON.stringify(value)}: expected one of ${KERNEL_LINES.join(', ')}`);
+  }
+  return line;
+}
 
 function positiveInt(name: string, value: string | undefined): number | undefined {
   if (value === undefined) {
@@ -27,6 +38,7 @@ async function main(): Promise<number> {
       timeout: { type: 'string' },
       memory: { type: 'string' },
       cpus: { type: 'string' },
+      kernel: { type: 'string' },
       share: { type: 'string' },
       'run-dir': { type: 'string' },
       quiet: { type: 'boolean', default: false },
@@ -46,6 +58,7 @@ async function main(): Promise<number> {
     timeoutMs: timeoutSec === undefined ? undefined : timeoutSec * 1000,
     memoryMb: positiveInt('memory', values.memory),
     cpus: positiveInt('cpus', values.cpus),
+    kernel: kernelLine(values.kernel),
     onConsole: values.quiet ? undefined : (chunk) => process.stdout.write(chunk),
   });
 

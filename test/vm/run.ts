@@ -1,5 +1,5 @@
-// Run one shell script as root inside a throw-away QEMU VM (Debian 6.1 kernel,
-// BPF LSM on) and report the script's own exit status.
+// Run one shell script as root inside a throw-away QEMU VM (Debian 6.1 kernel
+// by default, or 5.10; BPF LSM on) and report the script's own exit status.
 //
 // Inside the guest (busybox ash):
 //   network               loopback only; with `network`, also one forward to the host API server
@@ -13,10 +13,11 @@ import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { setPriority } from 'node:os';
 import { join, resolve } from 'node:path';
 
-import { prepareVmImages } from './images.js';
+import { prepareVmImages, type KernelLine } from './images.js';
 import { projectRoot, vmOutDir } from './paths.js';
 import { qemuArgs, type VmNetwork } from './qemu.js';
 
+export { KERNEL_LINES, type KernelLine } from './images.js';
 export { GUEST_API_SERVER_ADDRESS, GUEST_API_SERVER_PORT, type VmNetwork } from './qemu.js';
 
 export interface VmRunOptions {
@@ -41,6 +42,8 @@ export interface VmRunOptions {
    * Default: no network device.
    */
   network?: VmNetwork;
+  /** Debian kernel to boot. Default: '6.1'. */
+  kernel?: KernelLine;
   /** Aborting kills QEMU; runInVm then rejects. For callers that end a long-running guest early. */
   signal?: AbortSignal;
 }
@@ -86,7 +89,7 @@ export async function runInVm(options: VmRunOptions): Promise<VmRunResult> {
   await mkdir(outputs, { recursive: true });
   await writeFile(join(runDir, 'script.sh'), options.script, { mode: 0o755 });
 
-  const images = await prepareVmImages();
+  const images = await prepareVmImages(options.kernel);
   const args = qemuArgs({
     images,
     runDir,
