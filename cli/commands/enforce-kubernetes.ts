@@ -12,7 +12,7 @@ import { Enforcer, type SignatureCheck } from '../../enforcer/core/enforcer.js';
 import { preflight } from '../../enforcer/core/preflight.js';
 import { LAYOUTS, type LayoutChoice } from '../../enforcer/k8s/cgroups.js';
 import { runKubernetesMode } from '../../enforcer/k8s/run.js';
-import { loadPrograms } from '../../enforcer/kernel/index.js';
+import { MODE_OPTIONS, loadPrograms } from '../../enforcer/kernel/index.js';
 import { verifyPolicySignature } from '../../webhook/signing.js';
 import { UsageError } from '../io.js';
 
@@ -32,7 +32,7 @@ Options:
       --allow-unsigned           apply policies without checking signatures (test clusters only)
       --audit-dir DIR            audit trail folder (default /var/log/sabpf)
       --pin-root DIR             bpffs folder for pins (default /sys/fs/bpf/sabpf)
-      --mode MODE                auto (default), cgroup or global
+      --mode MODE                auto (default), cgroup, global or legacy (see sabpf enforce --help)
       --metrics-port PORT        serve Prometheus metrics on 127.0.0.1:PORT (default: off)
   -h, --help                     show this help`;
 
@@ -62,8 +62,8 @@ export async function enforceKubernetesCommand(argv: string[]): Promise<number> 
   if (!nodeName) throw new UsageError('missing --node-name; pass it or set NODE_NAME (the downward API spec.nodeName in a DaemonSet)');
   const layout = values['cgroup-layout'] as LayoutChoice;
   if (!LAYOUTS.includes(layout)) throw new UsageError(`invalid --cgroup-layout ${layout}; use one of ${LAYOUTS.join(', ')}`);
-  if (!['auto', 'cgroup', 'global'].includes(values.mode))
-    throw new UsageError(`invalid --mode ${values.mode}; use auto, cgroup or global`);
+  const modeOption = MODE_OPTIONS.find((m) => m === values.mode);
+  if (modeOption === undefined) throw new UsageError(`invalid --mode ${values.mode}; use ${MODE_OPTIONS.join(', ')}`);
   if (!values['signing-public-key'] && !values['allow-unsigned']) {
     throw new UsageError("missing --signing-public-key; give the webhook signing key's public half, or --allow-unsigned on a test cluster");
   }
@@ -81,13 +81,12 @@ export async function enforceKubernetesCommand(argv: string[]): Promise<number> 
     process.stderr.write(`sabpf enforce: cannot enforce on this kernel:\n${checks.problems.map((p) => `  - ${p}`).join('\n')}\n`);
     return 3;
   }
-  const mode = values.mode === 'auto' ? checks.mode : (values.mode as 'cgroup' | 'global');
 
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   let kernel;
   try {
-    kernel = loadPrograms({ mode, pinRoot: values['pin-root'] });
+    kernel = loadPrograms({ mode: modeOption, pinRoot: values['pin-root'] });
   } catch (err) {
     // Loading is where the kernel's own policy (lockdown, a hardened sysctl, a seccomp filter) says no.
     process.stderr.write(`sabpf enforce: cannot enforce: ${(err as Error).message}\n`);

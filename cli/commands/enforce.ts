@@ -14,7 +14,7 @@ import { AuditWriter } from '../../enforcer/audit/index.js';
 import { readContainersFile } from '../../enforcer/core/containers-file.js';
 import { Enforcer } from '../../enforcer/core/enforcer.js';
 import { preflight } from '../../enforcer/core/preflight.js';
-import { loadPrograms, removePins } from '../../enforcer/kernel/index.js';
+import { MODE_OPTIONS, loadPrograms, removePins } from '../../enforcer/kernel/index.js';
 import { loadFiles, printDiagnostics, UsageError } from '../io.js';
 
 export const enforceHelp = `Usage: sabpf enforce --policies PATH... --containers FILE [options]
@@ -32,8 +32,13 @@ Options:
       --containers FILE  YAML list of containers: namespace, pod, container, labels, cgroupPath (required)
       --audit-dir DIR    audit trail folder (default /var/log/sabpf)
       --pin-root DIR     bpffs folder for pinned programs, maps and links (default /sys/fs/bpf/sabpf)
-      --mode MODE        auto (default), cgroup (BPF_LSM_CGROUP, Linux 6.0+) or global (lsm/ programs, 5.7+)
-      --objects DIR      folder with sabpf.bpf.o and sabpf-global.bpf.o (default enforcer/bpf)
+      --mode MODE        auto (default): cgroup on Linux 6.0+, global before;
+                         cgroup: BPF_LSM_CGROUP programs on each container's cgroup (6.0+);
+                         global: lsm/ programs for the node that find the container by cgroup id
+                         (5.17+; on 5.8 to 5.16 this loads the legacy object);
+                         legacy: global with the object for kernels without bpf_loop (5.8+),
+                         which walks paths of up to 64 components
+      --objects DIR      folder with sabpf.bpf.o, sabpf-global.bpf.o and sabpf-legacy.bpf.o (default enforcer/bpf)
       --node NAME        node name in audit records (default: the containers file's node, else the host name)
       --once             apply, then exit and leave the programs enforcing
       --unload           detach every sabpf program and remove all pins, then exit
@@ -74,8 +79,8 @@ export async function enforceCommand(argv: string[]): Promise<number> {
   }
   if (!values.policies?.length) throw new UsageError('missing --policies; give policy files or folders');
   if (!values.containers) throw new UsageError('missing --containers; give the containers file');
-  if (!['auto', 'cgroup', 'global'].includes(values.mode))
-    throw new UsageError(`invalid --mode ${values.mode}; use auto, cgroup or global`);
+  const modeOption = MODE_OPTIONS.find((m) => m === values.mode);
+  if (modeOption === undefined) throw new UsageError(`invalid --mode ${values.mode}; use ${MODE_OPTIONS.join(', ')}`);
 
   const readPolicies = (): Policy[] | undefined => {
     const result = loadFiles(expandPolicyPaths(values.policies ?? []), true);
@@ -99,13 +104,12 @@ export async function enforceCommand(argv: string[]): Promise<number> {
     process.stderr.write(`sabpf enforce: cannot enforce on this kernel:\n${checks.problems.map((p) => `  - ${p}`).join('\n')}\n`);
     return 3;
   }
-  const mode = values.mode === 'auto' ? checks.mode : (values.mode as 'cgroup' | 'global');
 
   const node = values.node ?? declared.node ?? hostname();
   const registry = new Registry();
   let kernel;
   try {
-    kernel = loadPrograms({ mode, pinRoot: values['pin-root'], ...(values.objects ? { objectDir: values.objects } : {}) });
+    kernel = loadPrograms({ mode: modeOption, pinRoot: values['pin-root'], ...(values.objects ? { objectDir: values.objects } : {}) });
   } catch (err) {
     // Loading is where the kernel's own policy (lockdown, a hardened sysctl, a seccomp filter) says no.
     process.stderr.write(`sabpf enforce: cannot enforce: ${(err as Error).message}\n`);

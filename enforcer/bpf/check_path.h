@@ -14,8 +14,8 @@
  * executable's path is looked up in the source trie, once per run. Its node
  * names a second trie per table, in which the target path is looked up.
  */
-static __noinline int sabpf_add_source_rules(const struct sabpf_config *cfg, __u32 table,
-					     struct sabpf_run *run)
+static __noinline int sabpf_add_source_rules(struct sabpf_run *run, __u32 slot,
+					     __u32 source_root, __u32 table)
 {
 	struct sabpf_source_root_key key = {};
 	struct sabpf_match *src;
@@ -29,22 +29,34 @@ static __noinline int sabpf_add_source_rules(const struct sabpf_config *cfg, __u
 	if (!run->source_ready) {
 		if (!run->walk[SABPF_STACK_EXE].ready)
 			sabpf_walk_exe(run);
-		sabpf_lookup_path(run, cfg->slot, cfg->source_root, SABPF_STACK_EXE,
-				  SABPF_MATCH_SOURCE);
+		sabpf_lookup_path(run, slot, source_root, SABPF_STACK_EXE, SABPF_MATCH_SOURCE);
 		run->source_ready = 1;
 	}
 	if (!src->exact || !src->source_id)
 		return 0;
 
 	/* Its trie for this table, then the target path in that trie. */
-	key.slot = cfg->slot;
+	key.slot = slot;
 	key.source_id = src->source_id;
 	key.table = table;
 	root = bpf_map_lookup_elem(&sabpf_source_roots, &key);
 	if (!root)
 		return 0;
-	return sabpf_lookup_path(run, cfg->slot, *root, SABPF_STACK_TARGET, SABPF_MATCH_TARGET);
+	return sabpf_lookup_path(run, slot, *root, SABPF_STACK_TARGET, SABPF_MATCH_TARGET);
 }
+
+/* The legacy object calls it as a global function (see SABPF_WALK in path.h). */
+#ifdef SABPF_LEGACY
+__noinline int sabpf_source_rules_unit(__u32 slot, __u32 source_root, __u32 table)
+{
+	return sabpf_add_source_rules(sabpf_run_get(), slot, source_root, table);
+}
+#define SABPF_SOURCE_RULES(run, slot, source_root, table)                      \
+	sabpf_source_rules_unit(slot, source_root, table)
+#else
+#define SABPF_SOURCE_RULES(run, slot, source_root, table)                      \
+	sabpf_add_source_rules(run, slot, source_root, table)
+#endif
 
 /* Parameters of one path check. */
 struct sabpf_path_check {
@@ -92,14 +104,14 @@ static __always_inline struct sabpf_outcome sabpf_decide_path(const struct sabpf
 	__builtin_memset(match, 0, sizeof(*match));
 
 	/* The path as the task sees it, up to its root directory. */
-	sabpf_walk(run, SABPF_STACK_TARGET, dentry, mnt);
+	SABPF_WALK(run, SABPF_STACK_TARGET, dentry, mnt);
 
 	/* Rules for the path in the container's trie. */
-	sabpf_lookup_path(run, cfg->slot, c->root, SABPF_STACK_TARGET, SABPF_MATCH_TARGET);
+	SABPF_LOOKUP(run, cfg->slot, c->root, SABPF_STACK_TARGET, SABPF_MATCH_TARGET);
 
 	/* Rules that apply only when a given executable acts. */
 	if (cfg->flags & c->source_flag)
-		sabpf_add_source_rules(cfg, c->table, run);
+		SABPF_SOURCE_RULES(run, cfg->slot, cfg->source_root, c->table);
 
 	/* Each requested access: O_RDWR checks both read and write. */
 	if (accesses & SABPF_READ)
@@ -201,7 +213,7 @@ static __always_inline int sabpf_check_link(const struct sabpf_config *cfg,
 
 	if (o.kind != SABPF_OUTCOME_ALLOW || (o.flags & SABPF_EVENT_TRUNCATED)) {
 		if (new_decides)
-			sabpf_walk(run, SABPF_STACK_TARGET, new_dentry, mnt);
+			SABPF_WALK(run, SABPF_STACK_TARGET, new_dentry, mnt);
 		sabpf_path_event(run, c->hook, &o);
 	}
 	return sabpf_verdict_of(&o);

@@ -20,7 +20,12 @@
  * sockets of that cgroup, and turns a return of 0 into EPERM. Built with
  * -DSABPF_GLOBAL, the same programs attach to the hook for every task of the
  * node (BPF_LSM_MAC) and must return 0 or a negative errno themselves.
+ * -DSABPF_LEGACY adds to that the changes for kernels without bpf_loop
+ * (loop.h).
  */
+#if defined(SABPF_LEGACY) && !defined(SABPF_GLOBAL)
+#error "SABPF_LEGACY needs SABPF_GLOBAL: kernels before 5.17 have no BPF_LSM_CGROUP either"
+#endif
 #ifdef SABPF_GLOBAL
 #define SABPF_LSM(hook) SEC("lsm/" #hook)
 #define SABPF_ALLOW 0
@@ -30,6 +35,13 @@
 #define SABPF_ALLOW 1
 #define SABPF_DENY 0
 #endif
+
+/* Builds of sabpf.bpf.c, as the value of the sabpf_variant variable. */
+enum sabpf_variant {
+	SABPF_VARIANT_CGROUP = 1, /* sabpf.bpf.o */
+	SABPF_VARIANT_GLOBAL = 2, /* sabpf-global.bpf.o */
+	SABPF_VARIANT_LEGACY = 3, /* sabpf-legacy.bpf.o */
+};
 
 /* UAPI macros that vmlinux.h does not carry (it only has types and enums). */
 #define FMODE_READ 0x1

@@ -27,13 +27,37 @@ static __always_inline struct sabpf_config *sabpf_config_current(__u64 *cgid)
 {
 	struct sabpf_config *cfg;
 	__u64 id;
+#ifdef SABPF_LEGACY
+	struct task_struct *task;
+	struct cgroup *cg;
+	int i;
+#else
 	int level;
+#endif
 
 	*cgid = bpf_get_current_cgroup_id();
 	cfg = bpf_map_lookup_elem(&sabpf_configs, cgid);
 	if (cfg)
 		return cfg;
 
+#ifdef SABPF_LEGACY
+	/*
+	 * The 5.10 verifier refuses bpf_get_current_ancestor_cgroup_id in LSM
+	 * programs ("unknown func"), so walk the parents of the task's cgroup2
+	 * cgroup with probe reads instead.
+	 */
+	task = (struct task_struct *)bpf_get_current_task();
+	cg = BPF_CORE_READ(task, cgroups, dfl_cgrp);
+	if (cg)
+		cg = BPF_CORE_READ(cg, self.parent, cgroup);
+	for (i = 0; i < SABPF_MAX_CGROUP_LEVELS && cg; i++) {
+		id = BPF_CORE_READ(cg, kn, id);
+		cfg = bpf_map_lookup_elem(&sabpf_configs, &id);
+		if (cfg)
+			return cfg;
+		cg = BPF_CORE_READ(cg, self.parent, cgroup);
+	}
+#else
 	/* Deepest ancestor first. Levels below the task's own return 0. */
 	for (level = SABPF_MAX_CGROUP_LEVELS - 1; level >= 0; level--) {
 		id = bpf_get_current_ancestor_cgroup_id(level);
@@ -43,6 +67,7 @@ static __always_inline struct sabpf_config *sabpf_config_current(__u64 *cgid)
 		if (cfg)
 			return cfg;
 	}
+#endif
 	return 0;
 }
 

@@ -47,7 +47,7 @@ static __noinline int sabpf_event_fill(struct sabpf_event *e, __u32 hook,
 
 	/* The acting task's executable. */
 	if (run && !run->walk[SABPF_STACK_EXE].ready)
-		sabpf_walk_exe(run);
+		SABPF_WALK_EXE(run);
 	e->exe_len = sabpf_spell_path(run, SABPF_STACK_EXE, e->exe);
 	return 0;
 }

@@ -183,6 +183,10 @@ struct sabpf_run {
 
 	/* Spelling a path for an event: bytes written so far. */
 	__u32 spell_off;
+
+	/* Legacy object only (loop.h): the running loop's count, and whether it ended. */
+	__u32 loop_n;
+	__u32 loop_done;
 };
 
 /* Key: 0. Value: the state of the run on this CPU. */

@@ -4,8 +4,8 @@
  * acting task's root directory, and the lookup of the collected components
  * in a path trie (map sabpf_nodes).
  *
- * Both loops use bpf_loop (kernel 5.17+): a path may have SABPF_MAX_DEPTH
- * components, too many for the verifier to unroll. Loop state is in the
+ * Both loops run their steps with sabpf_loop (loop.h): bpf_loop where the
+ * kernel has it, a bounded loop in the legacy object. Loop state is in the
  * per-CPU sabpf_runs entry (see struct sabpf_run for why not the stack).
  *
  * Most of the cost of a check is here. The walk up costs one probe read per
@@ -16,7 +16,7 @@
 #ifndef SABPF_PATH_H
 #define SABPF_PATH_H
 
-#include "maps.h"
+#include "loop.h"
 
 /*
  * Hides var's range from the compiler, so a mask that only the
@@ -36,11 +36,8 @@ static __always_inline __u32 sabpf_bit(__u32 x)
 	return x & 1;
 }
 
-/* Mount crossings allowed on top of the components: one per mount level. */
-#define SABPF_MAX_MOUNT_CROSSINGS 64
-
 /*
- * Context of the bpf_loop callbacks: pointers into this CPU's scratch maps,
+ * Context of the loop steps: pointers into this CPU's scratch maps,
  * looked up once per loop instead of once per iteration. It holds only
  * pointers, because whatever changes between iterations must be in *run.
  */
@@ -159,7 +156,7 @@ static __always_inline long sabpf_cross_mount(struct sabpf_run *run, struct sabp
 }
 
 /* One step up: stop at the task's root, cross a mount, or record a name. */
-static long sabpf_walk_step(__u32 i, void *data)
+SABPF_STEP sabpf_walk_step(__u32 i, void *data)
 {
 	struct sabpf_loop_ctx *c = data;
 	struct sabpf_run *run = c->run;
@@ -186,7 +183,7 @@ static long sabpf_walk_step(__u32 i, void *data)
 
 	/* A component: keep its name, unless the path is deeper than the stack. */
 	depth = w->depth;
-	if (depth >= SABPF_MAX_DEPTH) {
+	if (depth >= SABPF_WALK_MAX_DEPTH) {
 		w->truncated = 1;
 		w->done = 1;
 		return 1;
@@ -197,6 +194,7 @@ static long sabpf_walk_step(__u32 i, void *data)
 	run->dentry = f.parent;
 	return 0;
 }
+SABPF_STEP_GUARD(sabpf_walk_step)
 
 /*
  * Collects the components of the path {dentry, mnt} into stack (enum
@@ -205,7 +203,7 @@ static long sabpf_walk_step(__u32 i, void *data)
 static __noinline int sabpf_walk(struct sabpf_run *run, __u32 stack, struct dentry *dentry,
 				 struct vfsmount *mnt)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
+	struct task_struct *task = sabpf_current_task();
 	struct sabpf_loop_ctx ctx = {.run = run};
 	__u32 index = sabpf_bit(stack);
 	struct sabpf_walk *w;
@@ -225,11 +223,18 @@ static __noinline int sabpf_walk(struct sabpf_run *run, __u32 stack, struct dent
 	}
 	run->dentry = (__u64)dentry;
 	run->mnt = (__u64)mnt;
+#ifdef SABPF_LEGACY
+	/* mnt may come from a probe read (the executable's path): read it the same way. */
+	run->mnt_root = (__u64)BPF_CORE_READ(mnt, mnt_root);
+	run->root_dentry = (__u64)BPF_CORE_READ(task, fs, root.dentry);
+	run->root_mnt = (__u64)BPF_CORE_READ(task, fs, root.mnt);
+#else
 	run->mnt_root = (__u64)mnt->mnt_root;
 	run->root_dentry = (__u64)task->fs->root.dentry;
 	run->root_mnt = (__u64)task->fs->root.mnt;
+#endif
 
-	bpf_loop(SABPF_MAX_DEPTH + SABPF_MAX_MOUNT_CROSSINGS + 1, sabpf_walk_step, &ctx, 0);
+	sabpf_loop(SABPF_WALK_STEPS, SABPF_WALK_STEPS, sabpf_walk_step, &ctx);
 
 	/* The loop ran out before reaching a root: as unusable as a deep path. */
 	if (!w->done)
@@ -240,19 +245,32 @@ static __noinline int sabpf_walk(struct sabpf_run *run, __u32 stack, struct dent
 /* Walks the executable of the acting task (none for a kernel thread, which has no mm). */
 static __noinline int sabpf_walk_exe(struct sabpf_run *run)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
+	struct task_struct *task = sabpf_current_task();
+	struct dentry *dentry;
+	struct vfsmount *mnt;
 	struct file *exe;
 
 	if (!run)
 		return 0;
+#ifdef SABPF_LEGACY
+	exe = BPF_CORE_READ(task, mm, exe_file);
+#else
 	exe = task->mm->exe_file;
+#endif
 	if (!exe) {
 		run->walk[SABPF_STACK_EXE].depth = 0;
 		run->walk[SABPF_STACK_EXE].truncated = 0;
 		run->walk[SABPF_STACK_EXE].ready = 1;
 		return 0;
 	}
-	return sabpf_walk(run, SABPF_STACK_EXE, exe->f_path.dentry, exe->f_path.mnt);
+#ifdef SABPF_LEGACY
+	dentry = BPF_CORE_READ(exe, f_path.dentry);
+	mnt = BPF_CORE_READ(exe, f_path.mnt);
+#else
+	dentry = exe->f_path.dentry;
+	mnt = exe->f_path.mnt;
+#endif
+	return sabpf_walk(run, SABPF_STACK_EXE, dentry, mnt);
 }
 
 static __always_inline void sabpf_or(struct sabpf_verdict *acc, const struct sabpf_verdict *v)
@@ -296,7 +314,7 @@ static __always_inline struct sabpf_node *sabpf_find_component(struct sabpf_key_
 }
 
 /* One component, root first: gather its masks or stop at the first miss. */
-static long sabpf_lookup_step(__u32 i, void *data)
+SABPF_STEP sabpf_lookup_step(__u32 i, void *data)
 {
 	struct sabpf_loop_ctx *c = data;
 	struct sabpf_run *run = c->run;
@@ -339,6 +357,7 @@ static long sabpf_lookup_step(__u32 i, void *data)
 	run->lookup_parent = node->id;
 	return 0;
 }
+SABPF_STEP_GUARD(sabpf_lookup_step)
 
 /*
  * ORs into run->match[match] the masks that the trie rooted at node id root
@@ -398,12 +417,12 @@ static __noinline int sabpf_lookup_path(struct sabpf_run *run, __u32 slot, __u32
 	ctx.key->key.slot = slot;
 	ctx.walk = w;
 	ctx.match = m;
-	bpf_loop(w->depth, sabpf_lookup_step, &ctx, 0);
+	sabpf_loop(w->depth, SABPF_WALK_MAX_DEPTH, sabpf_lookup_step, &ctx);
 	return 0;
 }
 
 /* Appends "/" and one component, root first, to the per-CPU text scratch. */
-static long sabpf_spell_step(__u32 i, void *data)
+SABPF_STEP sabpf_spell_step(__u32 i, void *data)
 {
 	struct sabpf_loop_ctx *c = data;
 	struct sabpf_run *run = c->run;
@@ -425,45 +444,123 @@ static long sabpf_spell_step(__u32 i, void *data)
 	run->spell_off = off + n; /* n counts the NUL: "/" plus the name */
 	return 0;
 }
+SABPF_STEP_GUARD(sabpf_spell_step)
 
 /*
- * Spells the walk in stack root first ("/a/b/c", "/" for the root) into dst
- * (PATH_MAX bytes), NUL terminated, and returns the length (at most PATH_MAX - 1).
+ * Spells the walk in stack root first ("/a/b/c", "/" for the root) into the
+ * per-CPU text scratch, NUL terminated, and returns the length (at most
+ * PATH_MAX - 1). A walk that is not ready or was truncated spells "".
  */
-static __noinline __u32 sabpf_spell_path(struct sabpf_run *run, __u32 stack, char *dst)
+static __noinline __u32 sabpf_spell_text(struct sabpf_run *run, __u32 stack)
 {
 	struct sabpf_loop_ctx ctx = {.run = run};
 	__u32 zero = 0, index = sabpf_bit(stack), off;
 	struct sabpf_walk *w;
 
-	dst[0] = 0;
+	ctx.text = bpf_map_lookup_elem(&sabpf_path_text_scratch, &zero);
+	if (!ctx.text)
+		return 0;
+	ctx.text->text[0] = 0;
 	if (!run)
 		return 0;
-	ctx.text = bpf_map_lookup_elem(&sabpf_path_text_scratch, &zero);
 	ctx.stack = bpf_map_lookup_elem(&sabpf_path_stacks, &index);
-	if (!ctx.text || !ctx.stack)
+	if (!ctx.stack)
 		return 0;
 	w = &run->walk[sabpf_bit(stack)];
 	if (w->depth == 0) {
 		if (w->truncated || !w->ready)
 			return 0;
-		dst[0] = '/';
-		dst[1] = 0;
+		ctx.text->text[0] = '/';
+		ctx.text->text[1] = 0;
 		return 1;
 	}
 	ctx.walk = w;
 	run->spell_off = 0;
 
-	bpf_loop(w->depth, sabpf_spell_step, &ctx, 0);
+	sabpf_loop(w->depth, SABPF_WALK_MAX_DEPTH, sabpf_spell_step, &ctx);
 
-	/* Cut at PATH_MAX - 1 so the copy below always carries a NUL. */
+	/* Cut at PATH_MAX - 1 so that a copy of PATH_MAX bytes always carries a NUL. */
 	off = run->spell_off;
 	if (off > SABPF_PATH_MAX - 1)
 		off = SABPF_PATH_MAX - 1;
 	sabpf_forget_range(off);
 	ctx.text->text[off & (SABPF_PATH_MAX - 1)] = 0;
-	bpf_probe_read_kernel(dst, SABPF_PATH_MAX, ctx.text->text);
 	return off;
+}
+
+/*
+ * How the programs call the path functions. The legacy object calls each
+ * through a global function with scalar arguments (its own run state comes
+ * from the map). The verifier checks a global function once, on its own,
+ * while it checks a static one again for every distinct state of each
+ * caller; the 5.10 verifier, with the loops of loop.h, passed its limit of
+ * 1M instructions on path_link that way. The other objects call the static
+ * functions directly, which keeps their BTF pointers: the loaders of
+ * bpf_loop's kernels check callbacks once anyway.
+ */
+#ifdef SABPF_LEGACY
+/*
+ * The address in a kernel pointer as a plain number. A global function
+ * takes only scalars, and the verifier keeps a BTF pointer's type through
+ * any move or cast, so the value is copied with a probe read.
+ */
+static __always_inline __u64 sabpf_scalar(const void *p)
+{
+	__u64 value = 0;
+
+	bpf_probe_read_kernel(&value, sizeof(value), &p);
+	return value;
+}
+
+__noinline int sabpf_walk_unit(__u32 stack, __u64 dentry, __u64 mnt)
+{
+	return sabpf_walk(sabpf_run_get(), stack, (struct dentry *)dentry, (struct vfsmount *)mnt);
+}
+
+__noinline int sabpf_walk_exe_unit(void)
+{
+	return sabpf_walk_exe(sabpf_run_get());
+}
+
+__noinline int sabpf_lookup_unit(__u32 slot, __u32 root, __u32 stack, __u32 match)
+{
+	return sabpf_lookup_path(sabpf_run_get(), slot, root, stack, match);
+}
+
+__noinline __u32 sabpf_spell_unit(__u32 stack)
+{
+	return sabpf_spell_text(sabpf_run_get(), stack);
+}
+
+#define SABPF_WALK(run, stack, dentry, mnt)                                    \
+	sabpf_walk_unit(stack, sabpf_scalar(dentry), sabpf_scalar(mnt))
+#define SABPF_WALK_EXE(run) sabpf_walk_exe_unit()
+#define SABPF_LOOKUP(run, slot, root, stack, match) sabpf_lookup_unit(slot, root, stack, match)
+#define SABPF_SPELL(run, stack) sabpf_spell_unit(stack)
+#else
+#define SABPF_WALK(run, stack, dentry, mnt) sabpf_walk(run, stack, dentry, mnt)
+#define SABPF_WALK_EXE(run) sabpf_walk_exe(run)
+#define SABPF_LOOKUP(run, slot, root, stack, match) sabpf_lookup_path(run, slot, root, stack, match)
+#define SABPF_SPELL(run, stack) sabpf_spell_text(run, stack)
+#endif
+
+/*
+ * Spells the walk in stack into dst (PATH_MAX bytes, such as an event's
+ * path), NUL terminated, and returns the length.
+ */
+static __always_inline __u32 sabpf_spell_path(struct sabpf_run *run, __u32 stack, char *dst)
+{
+	struct sabpf_path_text *text;
+	__u32 zero = 0, len;
+
+	len = SABPF_SPELL(run, stack);
+	text = bpf_map_lookup_elem(&sabpf_path_text_scratch, &zero);
+	if (!text) {
+		dst[0] = 0;
+		return 0;
+	}
+	bpf_probe_read_kernel(dst, SABPF_PATH_MAX, text->text);
+	return len;
 }
 
 #endif /* SABPF_PATH_H */

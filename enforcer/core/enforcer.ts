@@ -126,7 +126,10 @@ export class Enforcer implements DesiredStateSink {
           this.orphans.set(id, { links: this.kernel.adoptContainer(id), slot: config?.readUInt32LE(0) });
         }
       }
-      this.log.info({ mode: this.kernel.mode, adopted: this.orphans.size, nextSlot: this.nextSlot }, 'enforcer started');
+      this.log.info(
+        { mode: this.kernel.mode, object: this.kernel.variant, adopted: this.orphans.size, nextSlot: this.nextSlot },
+        'enforcer started',
+      );
     });
 
     this.subscription = this.kernel.subscribe(

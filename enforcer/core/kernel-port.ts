@@ -7,6 +7,8 @@ import type { ContainerLinks, EventSubscription, MapName, SabpfEvent } from '../
 
 export interface KernelPort {
   readonly mode: 'cgroup' | 'global';
+  /** The object loaded (sabpf.bpf.o, -global or -legacy), for the logs. */
+  readonly variant?: 'cgroup' | 'global' | 'legacy';
   updateElems(map: MapName, entries: ReadonlyArray<readonly [Buffer, Buffer]>, flags?: number): number;
   deleteElem(map: MapName, key: Buffer): boolean;
   lookupElem(map: MapName, key: Buffer): Buffer | null;

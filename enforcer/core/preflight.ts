@@ -10,8 +10,10 @@ export interface PreflightResult {
   /** One line per missing feature: what is missing and how to fix it. */
   problems: string[];
   kernelRelease: string;
-  /** cgroup: BPF_LSM_CGROUP (6.0+); global: lsm/ programs with a per-cgroup lookup (5.17 to 5.19). */
+  /** cgroup: BPF_LSM_CGROUP (6.0+); global: lsm/ programs with a per-cgroup lookup (5.8 to 5.19). */
   mode: 'cgroup' | 'global';
+  /** The object auto mode loads: cgroup (6.0+), global (5.17+, bpf_loop) or legacy (5.8 to 5.16). */
+  object: 'cgroup' | 'global' | 'legacy';
 }
 
 export interface PreflightPaths {
@@ -34,8 +36,10 @@ export function preflight(kernelRelease: string = release(), paths: PreflightPat
   const minor = Number(version?.[2] ?? 0);
   const atLeast = (m: number, n: number): boolean => major > m || (major === m && minor >= n);
 
-  if (!atLeast(5, 17)) {
-    problems.push(`kernel ${kernelRelease} is older than 5.17, which added bpf_loop (the path walk needs it); upgrade the node's kernel`);
+  if (!atLeast(5, 8)) {
+    problems.push(
+      `kernel ${kernelRelease} is older than 5.8, which added the BPF ring buffer that carries sabpf's audit events; upgrade the node's kernel`,
+    );
   }
 
   if (!existsSync(paths.lsm)) {
@@ -65,5 +69,7 @@ export function preflight(kernelRelease: string = release(), paths: PreflightPat
     problems.push('bpffs is not mounted at /sys/fs/bpf, so programs cannot be pinned; mount it with "mount -t bpf bpf /sys/fs/bpf"');
   }
 
-  return { ok: problems.length === 0, problems, kernelRelease, mode: atLeast(6, 0) ? 'cgroup' : 'global' };
+  const mode = atLeast(6, 0) ? 'cgroup' : 'global';
+  const object = mode === 'cgroup' ? 'cgroup' : atLeast(5, 17) ? 'global' : 'legacy';
+  return { ok: problems.length === 0, problems, kernelRelease, mode, object };
 }

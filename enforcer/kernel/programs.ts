@@ -3,9 +3,9 @@
 // Layout under the pin root (bpffs), which lets enforcement outlive the
 // enforcer process and a new process adopt it without reloading:
 //   <pinRoot>/maps/<map>                  policy maps, counters, events (libbpf pins)
-//   <pinRoot>/progs-<mode>/<program>      loaded programs of one attach mode
+//   <pinRoot>/progs-<variant>/<program>   loaded programs of one object variant
 //   <pinRoot>/links/<cgroup id>/<hook>    cgroup mode: one link per hook and container
-//   <pinRoot>/links/global/<hook>         global mode: one link per hook
+//   <pinRoot>/links/<variant>/<hook>      global mode (global or legacy): one link per hook
 import { existsSync, mkdirSync, readdirSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
 import { release } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -16,6 +16,24 @@ import { loadAddon, type NativeAddon, type NativeBpfObject, type NativeRingBuffe
 import { decodeEvent, type SabpfEvent } from './events.js';
 
 export type AttachMode = 'cgroup' | 'global';
+
+/**
+ * Builds of the BPF object (enforcer/bpf/Makefile). cgroup and global need
+ * bpf_loop (5.17+); legacy is the global build without it, for 5.8 to 5.16,
+ * and walks paths of up to 64 components (deeper ones are decided by
+ * posture and counted, like any truncated path).
+ */
+export type ObjectVariant = 'cgroup' | 'global' | 'legacy';
+
+export const OBJECT_FILES: Record<ObjectVariant, string> = {
+  cgroup: 'sabpf.bpf.o',
+  global: 'sabpf-global.bpf.o',
+  legacy: 'sabpf-legacy.bpf.o',
+};
+
+/** What --mode accepts: an attach mode, legacy (global attach, legacy object), or auto. */
+export type ModeOption = AttachMode | 'legacy' | 'auto';
+export const MODE_OPTIONS: readonly ModeOption[] = ['auto', 'cgroup', 'global', 'legacy'];
 
 /** Programs of sabpf.bpf.c, by the hook they serve. */
 export const HOOK_PROGRAMS: Record<HookName, string> = {
@@ -40,11 +58,15 @@ export const MAP_NAMES = [
 export type MapName = (typeof MAP_NAMES)[number];
 
 export interface LoadOptions {
-  /** 'auto' picks cgroup on kernels 6.0+ (BPF_LSM_CGROUP), global before. Default 'auto'. */
-  mode?: AttachMode | 'auto';
+  /**
+   * 'auto' picks cgroup on kernels 6.0+ (BPF_LSM_CGROUP), global before.
+   * 'global' loads the legacy object on kernels before 5.17; 'legacy'
+   * loads it on any kernel. Default 'auto'.
+   */
+  mode?: ModeOption;
   /** bpffs directory of this node's sabpf state. Default /sys/fs/bpf/sabpf. */
   pinRoot?: string;
-  /** Directory with sabpf.bpf.o and sabpf-global.bpf.o. Default $SABPF_BPF_DIR, else enforcer/bpf. */
+  /** Directory with the objects of OBJECT_FILES. Default $SABPF_BPF_DIR, else enforcer/bpf. */
   objectDir?: string;
   /** Ring buffer size in bytes, a power of two, used only when the maps are created. */
   ringBufferBytes?: number;
@@ -55,22 +77,33 @@ export interface LoadOptions {
 const here = dirname(fileURLToPath(import.meta.url));
 const sourceRoot = resolve(here, ...(here.split('/').includes('dist') ? ['..', '..', '..'] : ['..', '..']));
 
-/**
- * Picks cgroup mode on kernels from 6.0 on (BPF_LSM_CGROUP), global mode
- * before. Both objects use bpf_loop, so kernels before 5.17 get neither.
- */
-export function defaultMode(kernelRelease: string = release()): AttachMode {
+function kernelVersion(kernelRelease: string): number {
   const match = /^(\d+)\.(\d+)/.exec(kernelRelease);
   if (!match) {
-    throw new Error(`failed to parse kernel release ${JSON.stringify(kernelRelease)}: pass mode 'cgroup' or 'global'`);
+    throw new Error(`failed to parse kernel release ${JSON.stringify(kernelRelease)}: pass mode 'cgroup', 'global' or 'legacy'`);
   }
-  const version = Number(match[1]) * 1000 + Number(match[2]);
-  if (version < 5017) {
+  return Number(match[1]) * 1000 + Number(match[2]);
+}
+
+/**
+ * Picks cgroup mode on kernels from 6.0 on (BPF_LSM_CGROUP), global mode
+ * from 5.8 (the BPF ring buffer) on. Older kernels get neither.
+ */
+export function defaultMode(kernelRelease: string = release()): AttachMode {
+  const version = kernelVersion(kernelRelease);
+  if (version < 5008) {
     throw new Error(
-      `failed to pick an attach mode for kernel ${kernelRelease}: the sabpf programs need bpf_loop (5.17+) and BPF LSM; upgrade the node's kernel`,
+      `failed to pick an attach mode for kernel ${kernelRelease}: the sabpf programs need BPF LSM and the BPF ring buffer (5.8+); upgrade the node's kernel`,
     );
   }
   return version >= 6000 ? 'cgroup' : 'global';
+}
+
+/** The object a mode option loads on this kernel: global falls back to legacy without bpf_loop (before 5.17). */
+export function objectVariant(mode: ModeOption, kernelRelease: string = release()): ObjectVariant {
+  const attach = mode === 'auto' ? defaultMode(kernelRelease) : mode;
+  if (attach === 'global' && kernelVersion(kernelRelease) < 5017) return 'legacy';
+  return attach;
 }
 
 /** The cgroup id the BPF programs see: the inode number of the cgroup2 directory. */
@@ -104,6 +137,7 @@ export class KernelPrograms {
   constructor(
     private readonly addon: NativeAddon,
     readonly mode: AttachMode,
+    readonly variant: ObjectVariant,
     readonly pinRoot: string,
     /** True when the programs came from pins left by an earlier process. */
     readonly adopted: boolean,
@@ -124,8 +158,9 @@ export class KernelPrograms {
     return this.programFds[hook];
   }
 
+  /** Links of a container, or with 'global' the node-wide links of this variant. */
   private linkDir(id: bigint | 'global'): string {
-    return join(this.pinRoot, 'links', String(id));
+    return join(this.pinRoot, 'links', id === 'global' ? this.variant : String(id));
   }
 
   /**
@@ -348,14 +383,15 @@ function u64Key(id: bigint): Buffer {
 export function loadPrograms(options: LoadOptions = {}): KernelPrograms {
   const addon = loadAddon();
   checkLayout(addon);
-  const mode = !options.mode || options.mode === 'auto' ? defaultMode() : options.mode;
+  const variant = objectVariant(options.mode ?? 'auto');
+  const mode: AttachMode = variant === 'cgroup' ? 'cgroup' : 'global';
   const pinRoot = options.pinRoot ?? '/sys/fs/bpf/sabpf';
-  const progDir = join(pinRoot, `progs-${mode}`);
+  const progDir = join(pinRoot, `progs-${variant}`);
   const mapDir = join(pinRoot, 'maps');
   mkdirSync(progDir, { recursive: true });
   mkdirSync(mapDir, { recursive: true });
 
-  // Adopt: every program and map of this mode is pinned.
+  // Adopt: every program and map of this variant is pinned.
   const pinnedProgs = ALL_HOOKS.map((hook) => join(progDir, HOOK_PROGRAMS[hook]));
   const pinnedMaps = MAP_NAMES.map((name) => join(mapDir, name));
   if (!options.reload && [...pinnedProgs, ...pinnedMaps].every((p) => existsSync(p))) {
@@ -368,7 +404,7 @@ export function loadPrograms(options: LoadOptions = {}): KernelPrograms {
     try {
       const programs = Object.fromEntries(ALL_HOOKS.map((hook, i) => [hook, open(pinnedProgs[i]!)])) as Record<HookName, number>;
       const maps = Object.fromEntries(MAP_NAMES.map((name, i) => [name, open(pinnedMaps[i]!)])) as Record<MapName, number>;
-      return new KernelPrograms(addon, mode, pinRoot, true, programs, maps, owned, undefined);
+      return new KernelPrograms(addon, mode, variant, pinRoot, true, programs, maps, owned, undefined);
     } catch (err) {
       for (const fd of owned) addon.closeFd(fd);
       throw err;
@@ -377,7 +413,7 @@ export function loadPrograms(options: LoadOptions = {}): KernelPrograms {
 
   // Load: libbpf reuses the pinned maps when they exist, else creates and pins them.
   const objectDir = options.objectDir ?? process.env['SABPF_BPF_DIR'] ?? join(sourceRoot, 'enforcer', 'bpf');
-  const objectPath = join(objectDir, mode === 'cgroup' ? 'sabpf.bpf.o' : 'sabpf-global.bpf.o');
+  const objectPath = join(objectDir, OBJECT_FILES[variant]);
   const entries: Record<string, number> = {};
   if (options.ringBufferBytes !== undefined) entries['sabpf_events'] = options.ringBufferBytes;
   const object = new addon.BpfObject(objectPath, mapDir, entries);
@@ -399,7 +435,7 @@ export function loadPrograms(options: LoadOptions = {}): KernelPrograms {
       if (fd === undefined) throw new Error(`failed to find map ${name} in ${objectPath}: rebuild enforcer/bpf`);
       maps[name] = fd;
     }
-    return new KernelPrograms(addon, mode, pinRoot, false, programs, maps, [], object);
+    return new KernelPrograms(addon, mode, variant, pinRoot, false, programs, maps, [], object);
   } catch (err) {
     object.close();
     throw err;

@@ -1,10 +1,12 @@
-// The BPF programs and the native addon in a real kernel: one VM boot runs
-// test/vm/scenarios/hooks-guest.ts in four processes: cgroup mode, adoption
-// of pinned state by a new process, global fallback mode, and a full ring
-// buffer. The guest only observes, and every condition is asserted here.
+// The BPF programs and the native addon in a real kernel: one Debian 6.1 VM
+// boot runs test/vm/scenarios/hooks-guest.ts in four processes: cgroup
+// mode, adoption of pinned state by a new process, global fallback mode, and
+// a full ring buffer. A second boot, of Debian 5.10, runs the legacy object
+// (no BPF_LSM_CGROUP, no bpf_loop). The guest only observes, and every
+// condition is asserted here.
 //
-// Needs, built beforehand (`make build`): enforcer/bpf/sabpf.bpf.o and
-// sabpf-global.bpf.o, enforcer/native/build/Release/sabpf.node, and dist/.
+// Needs, built beforehand (`make build`): the three objects of
+// enforcer/bpf, enforcer/native/build/Release/sabpf.node, and dist/.
 // The static sabpf-probe is built here with gcc.
 
 import assert from 'node:assert/strict';
@@ -48,6 +50,8 @@ interface GuestProbe {
 interface GuestPhase {
   phase: string;
   mode?: string;
+  variant?: string;
+  l1?: string;
   adopted?: boolean;
   c1?: string;
   counters: Record<string, string>;
@@ -74,6 +78,7 @@ function checkBuilt(): void {
   const needed = [
     ['enforcer/bpf/sabpf.bpf.o', 'make build-bpf'],
     ['enforcer/bpf/sabpf-global.bpf.o', 'make build-bpf'],
+    ['enforcer/bpf/sabpf-legacy.bpf.o', 'make build-bpf'],
     ['enforcer/native/build/Release/sabpf.node', 'make build-native'],
     ['dist/test/vm/scenarios/hooks-guest.js', 'make build-ts'],
   ];
@@ -354,6 +359,119 @@ describe('BPF LSM hooks and the native addon in a VM', function () {
     it('allows an unconfined task to run the denied binary', () => notDeniedByBpf('global', 'global.outside.execDenied'));
     it('allows an unconfined task a raw socket', () => succeeded('global', 'global.outside.raw4'));
     it('stops enforcing after the global links are detached', () => succeeded('global', 'global.detached.secret'));
+  });
+
+  describe('legacy object on Debian 5.10 (auto mode, no bpf_loop)', () => {
+    let legacyRun: VmRunResult;
+    before(async () => {
+      legacyRun = await runInVm({ script: guestScript(['legacy']), timeoutMs: 600_000, kernel: '5.10' });
+      const text = await readFile(join(legacyRun.outputs, 'hooks-legacy.json'), 'utf8').catch(() => undefined);
+      if (text !== undefined) phases.set('legacy', JSON.parse(text) as GuestPhase);
+    });
+    const L = 'legacy';
+    const deep = `${SAFE_DIR}/deep/${Array.from({ length: 60 }, () => 'd'.repeat(24)).join('/')}`;
+
+    it('ran the guest phase to completion', () =>
+      assert.match(legacyRun.console, /phase legacy exit 0/u, `see ${legacyRun.outputs}/legacy.stderr`));
+    it('picks global attach with the legacy object', () => {
+      assert.equal(phase(L).mode, 'global');
+      assert.equal(phase(L).variant, 'legacy');
+    });
+
+    it('allows a file without rules', () => succeeded(L, 'legacy.l1.plain'));
+    it('denies a file with an exact deny rule', () => denied(L, 'legacy.l1.secret'));
+    it('records the denial with path, executable and cgroup', () => {
+      event(L, 'legacy.l1.secret', {
+        hook: Hook.fileOpen,
+        access: Access.read,
+        decision: DENY,
+        flags: enforced,
+        path: `${SAFE_DIR}/secret.txt`,
+      });
+      const e = probe(L, 'legacy.l1.secret').events[0];
+      assert.deepEqual({ exe: e?.exe, cgroup: e?.cgroupId }, { exe: probeBin, cgroup: phase(L).l1 });
+    });
+    it('denies writing under a write-denied subtree', () => denied(L, 'legacy.l1.roWrite'));
+    it('denies a direct entry of a children rule and allows a nested one', () => {
+      denied(L, 'legacy.l1.kidsDirect');
+      succeeded(L, 'legacy.l1.kidsNested');
+    });
+    it('denies a symlink to a protected file, recording the target path', () =>
+      event(L, 'legacy.l1.symlink', { decision: DENY, flags: enforced, path: `${SAFE_DIR}/secret.txt` }));
+    it('denies openat relative to a directory fd', () => denied(L, 'legacy.l1.openat'));
+    it('denies a relative path after chdir, recording the absolute path', () =>
+      event(L, 'legacy.l1.chdirCat', { decision: DENY, path: `${SAFE_DIR}/secret.txt`, exe: '/usr/bin/busybox' }));
+    it('denies a file 64 components deep (the most it walks), recording the path in full', () => {
+      denied(L, 'legacy.l1.deep');
+      event(L, 'legacy.l1.deep', { path: `${deep}/file` });
+    });
+    it('allows the deep sibling without a rule', () => succeeded(L, 'legacy.l1.deepOther'));
+    it('decides a 65-component path by posture and flags it truncated', () => {
+      succeeded(L, 'legacy.l1.deeper');
+      event(L, 'legacy.l1.deeper', { decision: ALLOW, flags: EventFlag.truncated });
+    });
+    it('flags the 2,060-level path truncated too', () => event(L, 'legacy.l1.tooDeep', { decision: ALLOW, flags: EventFlag.truncated }));
+    it('counts both truncated paths', () => assert.equal(phase(L).counters['pathTruncated'], '2'));
+    it('applies a fromSource rule to the executable it names', () => {
+      denied(L, 'legacy.l1.sourceCat');
+      succeeded(L, 'legacy.l1.sourceProbe');
+    });
+    it('records an audit rule match without blocking', () => {
+      succeeded(L, 'legacy.l1.audited');
+      event(L, 'legacy.l1.audited', { decision: ALLOW, flags: EventFlag.audit });
+    });
+    it('denies in a child cgroup by the parent config', () => {
+      denied(L, 'legacy.l1child.secret');
+      denied(L, 'legacy.l1child.connectDenied');
+    });
+    it('lets audit mode through and records the would-be denial', () => {
+      succeeded(L, 'legacy.l2.secret');
+      event(L, 'legacy.l2.secret', { decision: DENY, flags: 0 });
+      notDeniedByBpf(L, 'legacy.l2.connectDenied');
+    });
+    it('leaves an unconfined task alone and records nothing for it', () => {
+      succeeded(L, 'legacy.outside.secret');
+      noEvent(L, 'legacy.outside.secret');
+      succeeded(L, 'legacy.outside.deep');
+    });
+
+    it('denies linking a protected file, and lets an unconfined task link it', () => {
+      denied(L, 'legacy.l1.link');
+      event(L, 'legacy.l1.link', { hook: Hook.fileLink, decision: DENY, flags: enforced, path: `${SAFE_DIR}/secret.txt` });
+      succeeded(L, 'legacy.outside.link');
+    });
+
+    it('allows a binary without rules', () => succeeded(L, 'legacy.l1.execAllowed'));
+    it('denies a denied binary, a symlink to it and a script whose interpreter it is', () => {
+      denied(L, 'legacy.l1.execDenied');
+      denied(L, 'legacy.l1.execSymlink');
+      denied(L, 'legacy.l1.scriptDeniedInterpreter');
+      succeeded(L, 'legacy.l1.scriptOk');
+    });
+    it('records the exec denial', () =>
+      event(L, 'legacy.l1.execDenied', { hook: Hook.exec, decision: DENY, flags: enforced, path: `${SAFE_DIR}/bin/denied` }));
+    it('lets an unconfined task run the denied binary', () => notDeniedByBpf(L, 'legacy.outside.execDenied'));
+
+    it('allows a connect to an allowed port', () => succeeded(L, 'legacy.l1.connectAllowed'));
+    it('denies a connect to a denied port, over IPv4 and IPv4-mapped IPv6', () => {
+      denied(L, 'legacy.l1.connectDenied');
+      denied(L, 'legacy.l1.connectMappedDenied');
+    });
+    it('records the connect denial', () =>
+      event(L, 'legacy.l1.connectDenied', { hook: Hook.socketConnect, decision: DENY, netOp: NetOp.connect, port: 9999, family: AF_INET }));
+    it('denies a denied bind and allows another port', () => {
+      denied(L, 'legacy.l1.bindDenied');
+      succeeded(L, 'legacy.l1.bindAllowed');
+    });
+    it('denies raw and packet sockets', () => {
+      denied(L, 'legacy.l1.raw4');
+      denied(L, 'legacy.l1.packet');
+    });
+    it('leaves the unconfined task its connect and raw socket', () => {
+      notDeniedByBpf(L, 'legacy.outside.connectDenied');
+      succeeded(L, 'legacy.outside.raw4');
+    });
+    it('stops enforcing after the global links are detached', () => succeeded(L, 'legacy.detached.secret'));
   });
 
   describe('ring buffer overflow and addon errors', () => {

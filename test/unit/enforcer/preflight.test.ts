@@ -23,12 +23,29 @@ describe('preflight', () => {
     assert.equal(result.mode, 'cgroup');
   });
 
-  it('picks global mode before 6.0', () => {
-    assert.equal(preflight('5.19.0', fixture('bpf', true, goodMounts)).mode, 'global');
+  it('picks global mode with bpf_loop from 5.17 to 5.19', () => {
+    const result = preflight('5.19.0', fixture('bpf', true, goodMounts));
+    assert.equal(result.ok, true);
+    assert.equal(result.mode, 'global');
+    assert.equal(result.object, 'global');
+  });
+
+  it('picks the legacy object from 5.8 to 5.16', () => {
+    for (const release of ['5.8.0', '5.10.0-46-amd64', '5.16.20']) {
+      const result = preflight(release, fixture('bpf', true, goodMounts));
+      assert.deepEqual(result.problems, [], release);
+      assert.equal(result.mode, 'global', release);
+      assert.equal(result.object, 'legacy', release);
+    }
   });
 
   const failures: [string, string, ReturnType<typeof fixture>, RegExp][] = [
-    ['an old kernel', '5.10.0', fixture('bpf', true, goodMounts), /older than 5\.17/u],
+    [
+      'a kernel without the BPF ring buffer',
+      '5.7.19',
+      fixture('bpf', true, goodMounts),
+      /older than 5\.8, which added the BPF ring buffer/u,
+    ],
     [
       'the BPF LSM off',
       '6.1.0',

@@ -7,6 +7,8 @@
 //   node hooks-guest.js adopt   a new process re-adopts the pins, then detaches
 //   node hooks-guest.js global  global-mode object (the fallback for old kernels)
 //   node hooks-guest.js drops   a full ring buffer counts lost records; addon errors
+//   node hooks-guest.js legacy  auto mode on a kernel without bpf_loop (Debian 5.10):
+//                               the legacy global object, every hook family
 //
 // Output: one JSON object on stdout; probes are {rc, out, err, pid, events}.
 import { spawnSync } from 'node:child_process';
@@ -394,6 +396,93 @@ async function phaseGlobal(): Promise<Record<string, unknown>> {
   return result;
 }
 
+/**
+ * Auto mode on a 5.8 to 5.16 kernel: global attach with the legacy object.
+ * l1 enforces policy 0, l2 is the same policy in audit mode, l1/child must
+ * find l1's config through the cgroup parent walk of the legacy object.
+ */
+async function phaseLegacy(): Promise<Record<string, unknown>> {
+  setupFiles();
+  // 65 components: one more than the legacy object walks.
+  sh(`mkdir -p ${deepDir}/more && echo deep > ${deepDir}/more/file`);
+  const legacyPins = '/sys/fs/bpf/sabpf-legacy';
+  removePins(legacyPins);
+  const k = loadPrograms({ mode: 'auto', pinRoot: legacyPins });
+  const sub = k.subscribe((e) => events.push(e));
+  const { file, exec, source } = writePolicy(k);
+  const rules = { fileRoot: file.root, execRoot: exec.root, sourceRoot: source.root };
+  const raw = { deny: 1, audit: 0, allow: 0 };
+  const l1 = makeCgroup('l1');
+  const l2 = makeCgroup('l2');
+  makeCgroup('l1/child');
+  k.setConfig(cgroupId(l1), config({ ...rules, flags: ConfigFlag.hasFileSources, rawSocket: raw, packetSocket: raw }));
+  k.setConfig(cgroupId(l2), config({ ...rules, enforce: 0, rawSocket: raw }));
+  const links = k.attachGlobal();
+
+  const listener = createServer((socket) => socket.destroy());
+  await new Promise<void>((resolveListen) => listener.listen(8080, '127.0.0.1', resolveListen));
+
+  probe('legacy.l1.plain', 'l1', 'open', `${t}/plain.txt`, 'r');
+  probe('legacy.l1.secret', 'l1', 'open', `${t}/secret.txt`, 'r');
+  probe('legacy.l1.roWrite', 'l1', 'open', `${t}/ro/file`, 'w');
+  probe('legacy.l1.kidsDirect', 'l1', 'open', `${t}/kids/a`, 'r');
+  probe('legacy.l1.kidsNested', 'l1', 'open', `${t}/kids/sub/b`, 'r');
+  probe('legacy.l1.symlink', 'l1', 'open', `${t}/link`, 'r');
+  probe('legacy.l1.openat', 'l1', 'openat', t, 'secret.txt', 'r');
+  shellProbe('legacy.l1.chdirCat', 'l1', `cd ${t} && cat secret.txt`);
+  probe('legacy.l1.deep', 'l1', 'open', `${deepDir}/file`, 'r');
+  probe('legacy.l1.deepOther', 'l1', 'open', `${deepDir}/other`, 'r');
+  probe('legacy.l1.deeper', 'l1', 'open', `${deepDir}/more/file`, 'r');
+  probeIn(`${t}/toodeep`, 'legacy.l1.tooDeep', 'l1', 'deep', '2060', 'f', 'r');
+  shellProbe('legacy.l1.sourceCat', 'l1', `cat ${t}/fs.txt`);
+  probe('legacy.l1.sourceProbe', 'l1', 'open', `${t}/fs.txt`, 'r');
+  probe('legacy.l1.audited', 'l1', 'open', `${t}/audited.txt`, 'r');
+  probe('legacy.l1child.secret', 'l1/child', 'open', `${t}/secret.txt`, 'r');
+  probe('legacy.l2.secret', 'l2', 'open', `${t}/secret.txt`, 'r');
+  probe('legacy.outside.secret', undefined, 'open', `${t}/secret.txt`, 'r');
+  probe('legacy.outside.deep', undefined, 'open', `${deepDir}/file`, 'r');
+
+  probe('legacy.l1.link', 'l1', 'link', `${t}/secret.txt`, `${t}/links/secret-legacy`);
+  probe('legacy.outside.link', undefined, 'link', `${t}/secret.txt`, `${t}/links/secret-legacy-outside`);
+
+  probe('legacy.l1.execAllowed', 'l1', 'exec', '/bin/true');
+  probe('legacy.l1.execDenied', 'l1', 'exec', `${t}/bin/denied`);
+  probe('legacy.l1.execSymlink', 'l1', 'exec', `${t}/bin/alias`);
+  probe('legacy.l1.scriptDeniedInterpreter', 'l1', 'exec', `${t}/script-denied.sh`);
+  probe('legacy.l1.scriptOk', 'l1', 'exec', `${t}/script-ok.sh`);
+  probe('legacy.outside.execDenied', undefined, 'exec', `${t}/bin/denied`, '--help');
+
+  probe('legacy.l1.connectAllowed', 'l1', 'connect', '127.0.0.1', '8080', 'tcp');
+  probe('legacy.l1.connectDenied', 'l1', 'connect', '127.0.0.1', '9999', 'tcp');
+  probe('legacy.l1.connectMappedDenied', 'l1', 'connect', '::ffff:127.0.0.1', '9999', 'tcp');
+  probe('legacy.l1.bindDenied', 'l1', 'bind', '0.0.0.0', '5353', 'udp');
+  probe('legacy.l1.bindAllowed', 'l1', 'bind', '0.0.0.0', '5354', 'udp');
+  probe('legacy.l1.raw4', 'l1', 'raw4');
+  probe('legacy.l1.packet', 'l1', 'packet');
+  probe('legacy.l1child.connectDenied', 'l1/child', 'connect', '127.0.0.1', '9999', 'tcp');
+  probe('legacy.l2.connectDenied', 'l2', 'connect', '127.0.0.1', '9999', 'tcp');
+  probe('legacy.outside.connectDenied', undefined, 'connect', '127.0.0.1', '9999', 'tcp');
+  probe('legacy.outside.raw4', undefined, 'raw4');
+
+  await sleep(1500);
+  assignEvents();
+  k.detach(links);
+  probe('legacy.detached.secret', 'l1', 'open', `${t}/secret.txt`, 'r');
+  const result = {
+    phase: 'legacy',
+    mode: k.mode,
+    variant: k.variant,
+    l1: cgroupId(l1).toString(),
+    counters: counters(k),
+    probes,
+  };
+  sub.stop();
+  listener.close();
+  k.close();
+  removePins(legacyPins);
+  return result;
+}
+
 /** Message of the error fn throws, or a note that it threw nothing. */
 function errorOf(fn: () => unknown): string {
   try {
@@ -445,9 +534,10 @@ async function main(): Promise<void> {
     adopt: phaseAdopt,
     global: phaseGlobal,
     drops: phaseDrops,
+    legacy: phaseLegacy,
   };
   const run = phase === undefined ? undefined : phases[phase];
-  if (!run) throw new Error(`failed to run phase ${JSON.stringify(phase)}: expected main, adopt, global or drops`);
+  if (!run) throw new Error(`failed to run phase ${JSON.stringify(phase)}: expected main, adopt, global, drops or legacy`);
   const result = await run();
   const out = process.env['SABPF_OUT'];
   const text = JSON.stringify(result, null, 1);
