@@ -18,6 +18,40 @@ static __always_inline void sabpf_count(__u32 counter)
 		*n += 1;
 }
 
+#ifdef SABPF_LEGACY
+/*
+ * struct cgroup before and after 6.0, for CO-RE: ids of the ancestors by
+ * level (5.x), or pointers to them (6.0+). Index 0 is the root, index
+ * level is the cgroup itself.
+ */
+struct cgroup___ancestor_ids {
+	int level;
+	__u64 ancestor_ids[];
+} __attribute__((preserve_access_index));
+
+struct cgroup___ancestors {
+	int level;
+	struct cgroup *ancestors[];
+} __attribute__((preserve_access_index));
+
+/* Returns the id of the ancestor of cg at level (0 is the root), or 0 when unreadable. */
+static __always_inline __u64 sabpf_ancestor_id(struct cgroup *cg, int level)
+{
+	struct cgroup *ancestor = 0;
+	__u64 id = 0;
+	__u32 off;
+
+	if (bpf_core_field_exists(struct cgroup___ancestor_ids, ancestor_ids)) {
+		off = bpf_core_field_offset(struct cgroup___ancestor_ids, ancestor_ids);
+		bpf_probe_read_kernel(&id, sizeof(id), (void *)cg + off + level * sizeof(__u64));
+		return id;
+	}
+	off = bpf_core_field_offset(struct cgroup___ancestors, ancestors);
+	bpf_probe_read_kernel(&ancestor, sizeof(ancestor), (void *)cg + off + level * sizeof(void *));
+	return ancestor ? BPF_CORE_READ(ancestor, kn, id) : 0;
+}
+#endif
+
 /*
  * The config of the current task's cgroup, or of its nearest ancestor that
  * has one (a container's processes may sit in child cgroups of the cgroup
@@ -27,12 +61,11 @@ static __always_inline struct sabpf_config *sabpf_config_current(__u64 *cgid)
 {
 	struct sabpf_config *cfg;
 	__u64 id;
+	int level;
 #ifdef SABPF_LEGACY
 	struct task_struct *task;
 	struct cgroup *cg;
-	int i;
-#else
-	int level;
+	int own;
 #endif
 
 	*cgid = bpf_get_current_cgroup_id();
@@ -40,25 +73,36 @@ static __always_inline struct sabpf_config *sabpf_config_current(__u64 *cgid)
 	if (cfg)
 		return cfg;
 
+	/*
+	 * Deepest ancestor first, counted from the root, so that a task nested
+	 * any number of levels below its container's cgroup still finds it.
+	 * Counting up from the task instead would let a container that may
+	 * create cgroups nest its tasks out of reach.
+	 */
 #ifdef SABPF_LEGACY
 	/*
-	 * The 5.10 verifier refuses bpf_get_current_ancestor_cgroup_id in LSM
-	 * programs ("unknown func"), so walk the parents of the task's cgroup2
-	 * cgroup with probe reads instead.
+	 * The 5.10 verifier rejects bpf_get_current_ancestor_cgroup_id in LSM
+	 * programs ("unknown func"), so read the ancestors of the task's
+	 * cgroup2 cgroup with probe reads instead.
 	 */
 	task = (struct task_struct *)bpf_get_current_task();
 	cg = BPF_CORE_READ(task, cgroups, dfl_cgrp);
-	if (cg)
-		cg = BPF_CORE_READ(cg, self.parent, cgroup);
-	for (i = 0; i < SABPF_MAX_CGROUP_LEVELS && cg; i++) {
-		id = BPF_CORE_READ(cg, kn, id);
+	if (!cg)
+		return 0;
+	own = BPF_CORE_READ(cg, level);
+#pragma unroll
+	for (level = SABPF_MAX_CGROUP_LEVELS - 1; level >= 0; level--) {
+		if (level >= own)
+			continue;
+		id = sabpf_ancestor_id(cg, level);
+		if (!id)
+			continue;
 		cfg = bpf_map_lookup_elem(&sabpf_configs, &id);
 		if (cfg)
 			return cfg;
-		cg = BPF_CORE_READ(cg, self.parent, cgroup);
 	}
 #else
-	/* Deepest ancestor first. Levels below the task's own return 0. */
+	/* Levels below the task's own return 0. */
 	for (level = SABPF_MAX_CGROUP_LEVELS - 1; level >= 0; level--) {
 		id = bpf_get_current_ancestor_cgroup_id(level);
 		if (!id || id == *cgid)

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 
 import { Access, EventFlag, Hook, NetOp } from '../../compiler/layout.js';
 import { projectRoot, vmOutDir, vmSourceDir } from './paths.js';
-import { runInVm, type VmRunResult } from './run.js';
+import { runInVm, type KernelLine, type VmRunResult } from './run.js';
 
 interface GuestEvent {
   hook: number;
@@ -347,6 +347,7 @@ describe('BPF LSM hooks and the native addon in a VM', function () {
     it('records the global-mode denial', () =>
       event('global', 'global.g1.secret', { hook: Hook.fileOpen, decision: DENY, flags: enforced }));
     it('allows a file without rules there', () => succeeded('global', 'global.g1.plain'));
+    it('denies in a cgroup nested 20 levels below', () => denied('global', 'global.g1nested.secret'));
     it('denies a denied binary there', () => denied('global', 'global.g1.execDenied'));
     it('denies a mapped-address connect there', () => denied('global', 'global.g1.connectDenied'));
     it('denies a raw socket there', () => denied('global', 'global.g1.raw4'));
@@ -361,118 +362,129 @@ describe('BPF LSM hooks and the native addon in a VM', function () {
     it('stops enforcing after the global links are detached', () => succeeded('global', 'global.detached.secret'));
   });
 
-  describe('legacy object on Debian 5.10 (auto mode, no bpf_loop)', () => {
-    let legacyRun: VmRunResult;
-    before(async () => {
-      legacyRun = await runInVm({ script: guestScript(['legacy']), timeoutMs: 600_000, kernel: '5.10' });
-      const text = await readFile(join(legacyRun.outputs, 'hooks-legacy.json'), 'utf8').catch(() => undefined);
-      if (text !== undefined) phases.set('legacy', JSON.parse(text) as GuestPhase);
-    });
-    const L = 'legacy';
-    const deep = `${SAFE_DIR}/deep/${Array.from({ length: 60 }, () => 'd'.repeat(24)).join('/')}`;
-
-    it('ran the guest phase to completion', () =>
-      assert.match(legacyRun.console, /phase legacy exit 0/u, `see ${legacyRun.outputs}/legacy.stderr`));
-    it('picks global attach with the legacy object', () => {
-      assert.equal(phase(L).mode, 'global');
-      assert.equal(phase(L).variant, 'legacy');
-    });
-
-    it('allows a file without rules', () => succeeded(L, 'legacy.l1.plain'));
-    it('denies a file with an exact deny rule', () => denied(L, 'legacy.l1.secret'));
-    it('records the denial with path, executable and cgroup', () => {
-      event(L, 'legacy.l1.secret', {
-        hook: Hook.fileOpen,
-        access: Access.read,
-        decision: DENY,
-        flags: enforced,
-        path: `${SAFE_DIR}/secret.txt`,
+  const legacyRuns: { L: string; kernel: KernelLine; title: string }[] = [
+    { L: 'legacy', kernel: '5.10', title: 'legacy object on Debian 5.10 (auto mode, no bpf_loop)' },
+    { L: 'legacy-forced', kernel: '6.1', title: 'legacy object on Debian 6.1 (--mode legacy)' },
+  ];
+  for (const { L, kernel, title } of legacyRuns)
+    describe(title, () => {
+      let legacyRun: VmRunResult;
+      before(async () => {
+        legacyRun = await runInVm({ script: guestScript([L]), timeoutMs: 600_000, kernel });
+        const text = await readFile(join(legacyRun.outputs, `hooks-${L}.json`), 'utf8').catch(() => undefined);
+        if (text !== undefined) phases.set(L, JSON.parse(text) as GuestPhase);
       });
-      const e = probe(L, 'legacy.l1.secret').events[0];
-      assert.deepEqual({ exe: e?.exe, cgroup: e?.cgroupId }, { exe: probeBin, cgroup: phase(L).l1 });
-    });
-    it('denies writing under a write-denied subtree', () => denied(L, 'legacy.l1.roWrite'));
-    it('denies a direct entry of a children rule and allows a nested one', () => {
-      denied(L, 'legacy.l1.kidsDirect');
-      succeeded(L, 'legacy.l1.kidsNested');
-    });
-    it('denies a symlink to a protected file, recording the target path', () =>
-      event(L, 'legacy.l1.symlink', { decision: DENY, flags: enforced, path: `${SAFE_DIR}/secret.txt` }));
-    it('denies openat relative to a directory fd', () => denied(L, 'legacy.l1.openat'));
-    it('denies a relative path after chdir, recording the absolute path', () =>
-      event(L, 'legacy.l1.chdirCat', { decision: DENY, path: `${SAFE_DIR}/secret.txt`, exe: '/usr/bin/busybox' }));
-    it('denies a file 64 components deep (the most it walks), recording the path in full', () => {
-      denied(L, 'legacy.l1.deep');
-      event(L, 'legacy.l1.deep', { path: `${deep}/file` });
-    });
-    it('allows the deep sibling without a rule', () => succeeded(L, 'legacy.l1.deepOther'));
-    it('decides a 65-component path by posture and flags it truncated', () => {
-      succeeded(L, 'legacy.l1.deeper');
-      event(L, 'legacy.l1.deeper', { decision: ALLOW, flags: EventFlag.truncated });
-    });
-    it('flags the 2,060-level path truncated too', () => event(L, 'legacy.l1.tooDeep', { decision: ALLOW, flags: EventFlag.truncated }));
-    it('counts both truncated paths', () => assert.equal(phase(L).counters['pathTruncated'], '2'));
-    it('applies a fromSource rule to the executable it names', () => {
-      denied(L, 'legacy.l1.sourceCat');
-      succeeded(L, 'legacy.l1.sourceProbe');
-    });
-    it('records an audit rule match without blocking', () => {
-      succeeded(L, 'legacy.l1.audited');
-      event(L, 'legacy.l1.audited', { decision: ALLOW, flags: EventFlag.audit });
-    });
-    it('denies in a child cgroup by the parent config', () => {
-      denied(L, 'legacy.l1child.secret');
-      denied(L, 'legacy.l1child.connectDenied');
-    });
-    it('lets audit mode through and records the would-be denial', () => {
-      succeeded(L, 'legacy.l2.secret');
-      event(L, 'legacy.l2.secret', { decision: DENY, flags: 0 });
-      notDeniedByBpf(L, 'legacy.l2.connectDenied');
-    });
-    it('leaves an unconfined task alone and records nothing for it', () => {
-      succeeded(L, 'legacy.outside.secret');
-      noEvent(L, 'legacy.outside.secret');
-      succeeded(L, 'legacy.outside.deep');
-    });
+      const deep = `${SAFE_DIR}/deep/${Array.from({ length: 60 }, () => 'd'.repeat(24)).join('/')}`;
 
-    it('denies linking a protected file, and lets an unconfined task link it', () => {
-      denied(L, 'legacy.l1.link');
-      event(L, 'legacy.l1.link', { hook: Hook.fileLink, decision: DENY, flags: enforced, path: `${SAFE_DIR}/secret.txt` });
-      succeeded(L, 'legacy.outside.link');
-    });
+      it('ran the guest phase to completion', () =>
+        assert.match(legacyRun.console, new RegExp(`phase ${L} exit 0`, 'u'), `see ${legacyRun.outputs}/${L}.stderr`));
+      it('picks global attach with the legacy object', () => {
+        assert.equal(phase(L).mode, 'global');
+        assert.equal(phase(L).variant, 'legacy');
+      });
 
-    it('allows a binary without rules', () => succeeded(L, 'legacy.l1.execAllowed'));
-    it('denies a denied binary, a symlink to it and a script whose interpreter it is', () => {
-      denied(L, 'legacy.l1.execDenied');
-      denied(L, 'legacy.l1.execSymlink');
-      denied(L, 'legacy.l1.scriptDeniedInterpreter');
-      succeeded(L, 'legacy.l1.scriptOk');
-    });
-    it('records the exec denial', () =>
-      event(L, 'legacy.l1.execDenied', { hook: Hook.exec, decision: DENY, flags: enforced, path: `${SAFE_DIR}/bin/denied` }));
-    it('lets an unconfined task run the denied binary', () => notDeniedByBpf(L, 'legacy.outside.execDenied'));
+      it('allows a file without rules', () => succeeded(L, 'legacy.l1.plain'));
+      it('denies a file with an exact deny rule', () => denied(L, 'legacy.l1.secret'));
+      it('records the denial with path, executable and cgroup', () => {
+        event(L, 'legacy.l1.secret', {
+          hook: Hook.fileOpen,
+          access: Access.read,
+          decision: DENY,
+          flags: enforced,
+          path: `${SAFE_DIR}/secret.txt`,
+        });
+        const e = probe(L, 'legacy.l1.secret').events[0];
+        assert.deepEqual({ exe: e?.exe, cgroup: e?.cgroupId }, { exe: probeBin, cgroup: phase(L).l1 });
+      });
+      it('denies writing under a write-denied subtree', () => denied(L, 'legacy.l1.roWrite'));
+      it('denies a direct entry of a children rule and allows a nested one', () => {
+        denied(L, 'legacy.l1.kidsDirect');
+        succeeded(L, 'legacy.l1.kidsNested');
+      });
+      it('denies a symlink to a protected file, recording the target path', () =>
+        event(L, 'legacy.l1.symlink', { decision: DENY, flags: enforced, path: `${SAFE_DIR}/secret.txt` }));
+      it('denies openat relative to a directory fd', () => denied(L, 'legacy.l1.openat'));
+      it('denies a relative path after chdir, recording the absolute path', () =>
+        event(L, 'legacy.l1.chdirCat', { decision: DENY, path: `${SAFE_DIR}/secret.txt`, exe: '/usr/bin/busybox' }));
+      it('denies a file 64 components deep (the most it walks), recording the path in full', () => {
+        denied(L, 'legacy.l1.deep');
+        event(L, 'legacy.l1.deep', { path: `${deep}/file` });
+      });
+      it('allows the deep sibling without a rule', () => succeeded(L, 'legacy.l1.deepOther'));
+      it('decides a 65-component path by posture and flags it truncated', () => {
+        succeeded(L, 'legacy.l1.deeper');
+        event(L, 'legacy.l1.deeper', { decision: ALLOW, flags: EventFlag.truncated });
+      });
+      it('flags the 2,060-level path truncated too', () => event(L, 'legacy.l1.tooDeep', { decision: ALLOW, flags: EventFlag.truncated }));
+      it('counts both truncated paths', () => assert.equal(phase(L).counters['pathTruncated'], '2'));
+      it('applies a fromSource rule to the executable it names', () => {
+        denied(L, 'legacy.l1.sourceCat');
+        succeeded(L, 'legacy.l1.sourceProbe');
+      });
+      it('records an audit rule match without blocking', () => {
+        succeeded(L, 'legacy.l1.audited');
+        event(L, 'legacy.l1.audited', { decision: ALLOW, flags: EventFlag.audit });
+      });
+      it('denies in a child cgroup by the parent config', () => {
+        denied(L, 'legacy.l1child.secret');
+        denied(L, 'legacy.l1child.connectDenied');
+      });
+      it('denies in a cgroup nested 20 levels below', () => denied(L, 'legacy.l1nested.secret'));
+      it('lets audit mode through and records the would-be denial', () => {
+        succeeded(L, 'legacy.l2.secret');
+        event(L, 'legacy.l2.secret', { decision: DENY, flags: 0 });
+        notDeniedByBpf(L, 'legacy.l2.connectDenied');
+      });
+      it('leaves an unconfined task alone and records nothing for it', () => {
+        succeeded(L, 'legacy.outside.secret');
+        noEvent(L, 'legacy.outside.secret');
+        succeeded(L, 'legacy.outside.deep');
+      });
 
-    it('allows a connect to an allowed port', () => succeeded(L, 'legacy.l1.connectAllowed'));
-    it('denies a connect to a denied port, over IPv4 and IPv4-mapped IPv6', () => {
-      denied(L, 'legacy.l1.connectDenied');
-      denied(L, 'legacy.l1.connectMappedDenied');
+      it('denies linking a protected file, and lets an unconfined task link it', () => {
+        denied(L, 'legacy.l1.link');
+        event(L, 'legacy.l1.link', { hook: Hook.fileLink, decision: DENY, flags: enforced, path: `${SAFE_DIR}/secret.txt` });
+        succeeded(L, 'legacy.outside.link');
+      });
+
+      it('allows a binary without rules', () => succeeded(L, 'legacy.l1.execAllowed'));
+      it('denies a denied binary, a symlink to it and a script whose interpreter it is', () => {
+        denied(L, 'legacy.l1.execDenied');
+        denied(L, 'legacy.l1.execSymlink');
+        denied(L, 'legacy.l1.scriptDeniedInterpreter');
+        succeeded(L, 'legacy.l1.scriptOk');
+      });
+      it('records the exec denial', () =>
+        event(L, 'legacy.l1.execDenied', { hook: Hook.exec, decision: DENY, flags: enforced, path: `${SAFE_DIR}/bin/denied` }));
+      it('lets an unconfined task run the denied binary', () => notDeniedByBpf(L, 'legacy.outside.execDenied'));
+
+      it('allows a connect to an allowed port', () => succeeded(L, 'legacy.l1.connectAllowed'));
+      it('denies a connect to a denied port, over IPv4 and IPv4-mapped IPv6', () => {
+        denied(L, 'legacy.l1.connectDenied');
+        denied(L, 'legacy.l1.connectMappedDenied');
+      });
+      it('records the connect denial', () =>
+        event(L, 'legacy.l1.connectDenied', {
+          hook: Hook.socketConnect,
+          decision: DENY,
+          netOp: NetOp.connect,
+          port: 9999,
+          family: AF_INET,
+        }));
+      it('denies a denied bind and allows another port', () => {
+        denied(L, 'legacy.l1.bindDenied');
+        succeeded(L, 'legacy.l1.bindAllowed');
+      });
+      it('denies raw and packet sockets', () => {
+        denied(L, 'legacy.l1.raw4');
+        denied(L, 'legacy.l1.packet');
+      });
+      it('leaves the unconfined task its connect and raw socket', () => {
+        notDeniedByBpf(L, 'legacy.outside.connectDenied');
+        succeeded(L, 'legacy.outside.raw4');
+      });
+      it('stops enforcing after the global links are detached', () => succeeded(L, 'legacy.detached.secret'));
     });
-    it('records the connect denial', () =>
-      event(L, 'legacy.l1.connectDenied', { hook: Hook.socketConnect, decision: DENY, netOp: NetOp.connect, port: 9999, family: AF_INET }));
-    it('denies a denied bind and allows another port', () => {
-      denied(L, 'legacy.l1.bindDenied');
-      succeeded(L, 'legacy.l1.bindAllowed');
-    });
-    it('denies raw and packet sockets', () => {
-      denied(L, 'legacy.l1.raw4');
-      denied(L, 'legacy.l1.packet');
-    });
-    it('leaves the unconfined task its connect and raw socket', () => {
-      notDeniedByBpf(L, 'legacy.outside.connectDenied');
-      succeeded(L, 'legacy.outside.raw4');
-    });
-    it('stops enforcing after the global links are detached', () => succeeded(L, 'legacy.detached.secret'));
-  });
 
   describe('ring buffer overflow and addon errors', () => {
     it('still denies when the ring buffer is full', () => denied('drops', 'drops.d1.secret4'));

@@ -7,8 +7,9 @@
 //   node hooks-guest.js adopt   a new process re-adopts the pins, then detaches
 //   node hooks-guest.js global  global-mode object (the fallback for old kernels)
 //   node hooks-guest.js drops   a full ring buffer counts lost records; addon errors
-//   node hooks-guest.js legacy  auto mode on a kernel without bpf_loop (Debian 5.10):
-//                               the legacy global object, every hook family
+//   node hooks-guest.js legacy         auto mode on a kernel without bpf_loop (Debian
+//                                      5.10): the legacy global object, every hook family
+//   node hooks-guest.js legacy-forced  the same with --mode legacy, on any kernel
 //
 // Output: one JSON object on stdout; probes are {rc, out, err, pid, events}.
 import { spawnSync } from 'node:child_process';
@@ -368,6 +369,7 @@ async function phaseGlobal(): Promise<Record<string, unknown>> {
   const sub = k.subscribe((e) => events.push(e));
   const { file, exec, source } = writePolicy(k);
   const g1 = makeCgroup('g1');
+  const g1Nested = makeNestedCgroup('g1');
   k.setConfig(
     cgroupId(g1),
     config({ fileRoot: file.root, execRoot: exec.root, sourceRoot: source.root, rawSocket: { deny: 1, audit: 0, allow: 0 } }),
@@ -376,6 +378,7 @@ async function phaseGlobal(): Promise<Record<string, unknown>> {
 
   probe('global.g1.secret', 'g1', 'open', `${t}/secret.txt`, 'r');
   probe('global.g1.plain', 'g1', 'open', `${t}/plain.txt`, 'r');
+  probe('global.g1nested.secret', g1Nested, 'open', `${t}/secret.txt`, 'r');
   probe('global.g1.execDenied', 'g1', 'exec', `${t}/bin/denied`);
   probe('global.g1.connectDenied', 'g1', 'connect', '::ffff:127.0.0.1', '9999', 'tcp');
   probe('global.g1.raw4', 'g1', 'raw4');
@@ -396,18 +399,23 @@ async function phaseGlobal(): Promise<Record<string, unknown>> {
   return result;
 }
 
+/** A cgroup 20 levels below parent: deeper than the 16 ancestor levels searched upward. */
+function makeNestedCgroup(parent: string): string {
+  return makeCgroup(`${parent}/${Array.from({ length: 20 }, (_, i) => `n${i}`).join('/')}`).slice(cgRoot.length + 1);
+}
+
 /**
- * Auto mode on a 5.8 to 5.16 kernel: global attach with the legacy object.
- * l1 enforces policy 0, l2 is the same policy in audit mode, l1/child must
- * find l1's config through the cgroup parent walk of the legacy object.
+ * The legacy object: global attach on a 5.8 to 5.16 kernel in auto mode, or
+ * forced with mode 'legacy'. l1 enforces policy 0, l2 is the same policy in
+ * audit mode, and the cgroups below l1 must find l1's config.
  */
-async function phaseLegacy(): Promise<Record<string, unknown>> {
+async function phaseLegacy(mode: 'auto' | 'legacy'): Promise<Record<string, unknown>> {
   setupFiles();
   // 65 components: one more than the legacy object walks.
   sh(`mkdir -p ${deepDir}/more && echo deep > ${deepDir}/more/file`);
   const legacyPins = '/sys/fs/bpf/sabpf-legacy';
   removePins(legacyPins);
-  const k = loadPrograms({ mode: 'auto', pinRoot: legacyPins });
+  const k = loadPrograms({ mode, pinRoot: legacyPins });
   const sub = k.subscribe((e) => events.push(e));
   const { file, exec, source } = writePolicy(k);
   const rules = { fileRoot: file.root, execRoot: exec.root, sourceRoot: source.root };
@@ -415,6 +423,7 @@ async function phaseLegacy(): Promise<Record<string, unknown>> {
   const l1 = makeCgroup('l1');
   const l2 = makeCgroup('l2');
   makeCgroup('l1/child');
+  const nested = makeNestedCgroup('l1');
   k.setConfig(cgroupId(l1), config({ ...rules, flags: ConfigFlag.hasFileSources, rawSocket: raw, packetSocket: raw }));
   k.setConfig(cgroupId(l2), config({ ...rules, enforce: 0, rawSocket: raw }));
   const links = k.attachGlobal();
@@ -438,6 +447,7 @@ async function phaseLegacy(): Promise<Record<string, unknown>> {
   probe('legacy.l1.sourceProbe', 'l1', 'open', `${t}/fs.txt`, 'r');
   probe('legacy.l1.audited', 'l1', 'open', `${t}/audited.txt`, 'r');
   probe('legacy.l1child.secret', 'l1/child', 'open', `${t}/secret.txt`, 'r');
+  probe('legacy.l1nested.secret', nested, 'open', `${t}/secret.txt`, 'r');
   probe('legacy.l2.secret', 'l2', 'open', `${t}/secret.txt`, 'r');
   probe('legacy.outside.secret', undefined, 'open', `${t}/secret.txt`, 'r');
   probe('legacy.outside.deep', undefined, 'open', `${deepDir}/file`, 'r');
@@ -469,7 +479,7 @@ async function phaseLegacy(): Promise<Record<string, unknown>> {
   k.detach(links);
   probe('legacy.detached.secret', 'l1', 'open', `${t}/secret.txt`, 'r');
   const result = {
-    phase: 'legacy',
+    phase: mode === 'auto' ? 'legacy' : 'legacy-forced',
     mode: k.mode,
     variant: k.variant,
     l1: cgroupId(l1).toString(),
@@ -534,10 +544,11 @@ async function main(): Promise<void> {
     adopt: phaseAdopt,
     global: phaseGlobal,
     drops: phaseDrops,
-    legacy: phaseLegacy,
+    legacy: () => phaseLegacy('auto'),
+    'legacy-forced': () => phaseLegacy('legacy'),
   };
   const run = phase === undefined ? undefined : phases[phase];
-  if (!run) throw new Error(`failed to run phase ${JSON.stringify(phase)}: expected main, adopt, global, drops or legacy`);
+  if (!run) throw new Error(`failed to run phase ${JSON.stringify(phase)}: expected main, adopt, global, drops, legacy or legacy-forced`);
   const result = await run();
   const out = process.env['SABPF_OUT'];
   const text = JSON.stringify(result, null, 1);
