@@ -76,6 +76,7 @@ bench: deps build cluster-bins
 	node dist/bench/compile/run.js
 	node dist/bench/admission/run.js
 	node dist/bench/kernel/run.js
+	node dist/bench/kernel/global-run.js
 	node dist/bench/propagation/run.js
 
 demo: deps build cluster-bins

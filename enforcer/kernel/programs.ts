@@ -213,7 +213,17 @@ export class KernelPrograms {
         result.links[hook] = this.addon.objGet(pin);
         continue;
       }
-      const fd = this.object ? this.object.attachGlobal(HOOK_PROGRAMS[hook]) : this.addon.attachGlobalFd(this.programFds[hook]);
+      let fd: number;
+      try {
+        fd = this.object ? this.object.attachGlobal(HOOK_PROGRAMS[hook]) : this.addon.attachGlobalFd(this.programFds[hook]);
+      } catch (err) {
+        // The kernel attaches an LSM program once per load: once its link is gone, a second attach gets ENOENT.
+        const reason = err instanceof Error ? err.message : String(err);
+        throw new Error(
+          `failed to attach ${HOOK_PROGRAMS[hook]} globally: ${reason}; if its pinned link was removed, run sabpf enforce --unload and start again to load fresh programs`,
+          { cause: err },
+        );
+      }
       result.links[hook] = fd;
       this.addon.objPin(fd, pin);
     }

@@ -1,0 +1,68 @@
+// Node-wide benchmark: boots one VM per build and kernel and runs
+// bench/kernel/global-guest.ts in it, then prints a table.
+//
+//   npx tsc -p tsconfig.json && make build-bpf build-native
+//   node dist/bench/kernel/global-run.js [--opens 20000] [--rounds 6]
+//
+// Builds: the global object and the legacy object on Debian 6.1, and the
+// legacy object on Debian 5.10, the kernel auto mode gives it. Times are
+// under TCG emulation: only the ratios, and the program times relative to
+// each other, carry over, and only roughly.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+import { runInVm, type KernelLine } from '../../test/vm/run.js';
+import type { Spread } from './summary.js';
+
+interface GlobalBenchResult {
+  kernel: string;
+  object: string;
+  opens: number;
+  rounds: number;
+  programNsPerOpen: { confined?: number; unconfined?: number };
+  unconfined: { ratio: Spread; attachedNs: Spread; detachedNs: Spread };
+}
+
+const runs: { kernel: KernelLine; object: string }[] = [
+  { kernel: '6.1', object: 'enforcer/bpf/sabpf-global.bpf.o' },
+  { kernel: '6.1', object: 'enforcer/bpf/sabpf-legacy.bpf.o' },
+  { kernel: '5.10', object: 'enforcer/bpf/sabpf-legacy.bpf.o' },
+];
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { opens: { type: 'string', default: '20000' }, rounds: { type: 'string', default: '6' } } });
+  const results: GlobalBenchResult[] = [];
+  for (const run of runs) {
+    const script = [
+      `export SABPF_BENCH_OBJECT=${run.object} SABPF_BENCH_OPENS=${values.opens} SABPF_BENCH_ROUNDS=${values.rounds}`,
+      'node dist/bench/kernel/global-guest.js',
+    ].join('\n');
+    const vm = await runInVm({ script, kernel: run.kernel, timeoutMs: 1_200_000 });
+    const text = await readFile(join(vm.outputs, 'bench-global.json'), 'utf8').catch(() => undefined);
+    if (vm.exitCode !== 0 || text === undefined) {
+      throw new Error(
+        `failed to run the benchmark of ${run.object} on ${run.kernel}: guest exit ${vm.exitCode}; console tail:\n${vm.console.slice(-2000)}`,
+      );
+    }
+    results.push(JSON.parse(text) as GlobalBenchResult);
+  }
+
+  const fmt = (s: Spread): string => `${s.median.toFixed(3)} [${s.min.toFixed(3)}-${s.max.toFixed(3)}]`;
+  const ns = (x: number | undefined): string => (x === undefined ? '-' : `${(x / 1000).toFixed(2)} µs`);
+  process.stdout.write(`${JSON.stringify(results, null, 1)}\n\n`);
+  process.stdout.write(
+    'kernel             object                program per open: confined (10,000 rules)  unconfined   unconfined open+close, attached/detached\n',
+  );
+  for (const r of results) {
+    const object = r.object.split('/').pop() ?? r.object;
+    process.stdout.write(
+      `${r.kernel.padEnd(19)}${object.padEnd(22)}${ns(r.programNsPerOpen.confined).padStart(42)}${ns(r.programNsPerOpen.unconfined).padStart(13)}   ${fmt(r.unconfined.ratio)}\n`,
+    );
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+  process.exitCode = 1;
+});
