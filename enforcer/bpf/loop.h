@@ -31,19 +31,20 @@
 
 #ifdef SABPF_LEGACY
 /*
- * Each step runs through a guard, a BPF-to-BPF call made max times in a
- * row. The guard skips the step once the loop is done (run->loop_done, set
- * when the step returns non-zero) or past n (run->loop_n), which is how
- * bpf_loop stops. Both live in the run map, unknown to the verifier, so
- * every iteration leaves the caller in one state: the verifier's work
- * grows with max times the paths through one step. A loop that could break
- * out early (or branch on the guard in the caller) left a state per exit
- * that its pruning did not merge, and one program passed the verifier's
- * limit of 1M instructions with 16-component paths.
+ * Each step runs through a guard, a BPF-to-BPF call from a loop of at most
+ * max iterations. The guard marks the loop done (run->loop_done) when the
+ * step returns non-zero or i reaches n (run->loop_n), which is how bpf_loop
+ * stops, and the loop then breaks. Both values live in the run map,
+ * unknown to the verifier, so an iteration leaves one state behind.
  *
- * The loop has a fixed count and a call in its body, so clang closes it
- * with a jump. The verifier rejects a loop closed by falling through into
- * its head ("back-edge from insn"), which clang did with the step inlined.
+ * The loops run inside global functions (SABPF_WALK in path.h), which the
+ * verifier checks once each. As static functions, checked again for every
+ * state of every caller, they took path_link past the verifier's limit of
+ * 1M instructions with 16-component paths.
+ *
+ * With the step a call, clang closes the loop with a jump. The verifier
+ * rejects a loop closed by falling through into its head ("back-edge from
+ * insn"), which clang produced with the step inlined.
  */
 #define SABPF_STEP static __always_inline long
 #define SABPF_STEP_GUARD(step)                                                 \
@@ -51,9 +52,9 @@
 	{                                                                      \
 		struct sabpf_run *run = c->run;                                \
 									       \
-		if (run->loop_done || i >= run->loop_n)                        \
+		if (run->loop_done)                                            \
 			return 0;                                              \
-		if (step(i, c))                                                \
+		if (i >= run->loop_n || step(i, c))                            \
 			run->loop_done = 1;                                    \
 		return 0;                                                      \
 	}
@@ -63,8 +64,11 @@
 									       \
 		(ctx)->run->loop_n = (n);                                      \
 		(ctx)->run->loop_done = 0;                                     \
-		for (__i = 0; __i < (max); __i++)                              \
+		for (__i = 0; __i < (max); __i++) {                            \
 			step##_guarded(__i, ctx);                              \
+			if ((ctx)->run->loop_done)                             \
+				break;                                         \
+		}                                                              \
 	} while (0)
 #else
 #define SABPF_STEP static long
