@@ -53,7 +53,9 @@ export interface CompiledProgram {
   /** sha256 of the config and all entries: changes exactly when the decision tables change. */
   hash: string;
   config: Buffer;
+  /** Trie nodes whose component has up to 31 bytes (sabpf_nodes), and the longer ones (sabpf_long_nodes). */
   nodes: MapEntry[];
+  longNodes: MapEntry[];
   sourceRoots: MapEntry[];
   netPrefixes: MapEntry[];
   ports: MapEntry[];
@@ -183,14 +185,15 @@ export function compileSelected(selected: readonly Policy[], container: Compiled
 
   // Emit tries in a fixed order so node ids, and so the bytes, are deterministic.
   const nodes: MapEntry[] = [];
+  const longNodes: MapEntry[] = [];
   let nextId = 1;
   if (fileRules > 0 && hasUnconditional(selected, 'file')) {
-    const emitted = fileTrie.emit(nextId, nodes);
+    const emitted = fileTrie.emit(nextId, nodes, longNodes);
     config.fileRoot = emitted.rootId;
     nextId = emitted.nextId;
   }
   if (execRules > 0 && hasUnconditional(selected, 'exec')) {
-    const emitted = execTrie.emit(nextId, nodes);
+    const emitted = execTrie.emit(nextId, nodes, longNodes);
     config.execRoot = emitted.rootId;
     nextId = emitted.nextId;
   }
@@ -198,13 +201,13 @@ export function compileSelected(selected: readonly Policy[], container: Compiled
   if (sources.size > 0) {
     const executables = new PathTrie();
     for (const [path, id] of sources) executables.markSource(path, id);
-    const emitted = executables.emit(nextId, nodes);
+    const emitted = executables.emit(nextId, nodes, longNodes);
     config.sourceRoot = emitted.rootId;
     nextId = emitted.nextId;
     const keys = [...sourceTries.keys()].sort((a, b) => compareSourceKeys(a, b));
     for (const key of keys) {
       const [table, sourceId] = key.split(':').map(Number) as [number, number];
-      const trieEmitted = (sourceTries.get(key) as PathTrie).emit(nextId, nodes);
+      const trieEmitted = (sourceTries.get(key) as PathTrie).emit(nextId, nodes, longNodes);
       nextId = trieEmitted.nextId;
       sourceRoots.push({ key: encodeSourceRootKey(0, sourceId, table), value: encodeU32(trieEmitted.rootId) });
     }
@@ -215,7 +218,7 @@ export function compileSelected(selected: readonly Policy[], container: Compiled
   const configBuffer = encodeConfig(config);
   const hash = createHash('sha256');
   hash.update(configBuffer);
-  for (const list of [nodes, sourceRoots, netPrefixes, ports]) {
+  for (const list of [nodes, longNodes, sourceRoots, netPrefixes, ports]) {
     hash.update(encodeU32(list.length));
     // One update per entry is measurably slow for 10,000 rules; concatenate first.
     hash.update(Buffer.concat(list.flatMap((entry) => [entry.key, entry.value])));
@@ -235,6 +238,7 @@ export function compileSelected(selected: readonly Policy[], container: Compiled
     hash: hash.digest('hex'),
     config: configBuffer,
     nodes,
+    longNodes,
     sourceRoots,
     netPrefixes,
     ports,

@@ -43,7 +43,7 @@ export function describeProgram(program: CompiledProgram, options: { tables: boo
     }
   });
   lines.push(
-    `  map entries: nodes ${program.nodes.length}, source roots ${program.sourceRoots.length}, net prefixes ${program.netPrefixes.length}, ports ${program.ports.length}`,
+    `  map entries: nodes ${program.nodes.length}, long-name nodes ${program.longNodes.length}, source roots ${program.sourceRoots.length}, net prefixes ${program.netPrefixes.length}, ports ${program.ports.length}`,
   );
   if (!options.tables) return lines;
 
@@ -65,7 +65,9 @@ export function describeProgram(program: CompiledProgram, options: { tables: boo
           ? 'sources'
           : (sourceTableOf.get(rootId) ?? '?');
   const rootOf = new Map<number, number>();
-  for (const entry of program.nodes) {
+  // Ids grow depth first, so in id order every parent comes before its children, whichever map holds them.
+  const allNodes = [...program.nodes, ...program.longNodes].sort((a, b) => a.value.readUInt32LE(0) - b.value.readUInt32LE(0));
+  for (const entry of allNodes) {
     const key = decodeNodeKey(entry.key);
     const node = decodeNode(entry.value);
     if (key.name === '') {
@@ -127,6 +129,7 @@ export function programToJson(program: CompiledProgram): Record<string, unknown>
     config: program.config.toString('hex'),
     maps: {
       sabpf_nodes: entries(program.nodes),
+      sabpf_long_nodes: entries(program.longNodes),
       sabpf_source_roots: entries(program.sourceRoots),
       sabpf_net_prefixes: entries(program.netPrefixes),
       sabpf_ports: entries(program.ports),
@@ -147,6 +150,7 @@ export function programFromJson(json: Record<string, unknown>): CompiledProgram 
     hash: json.hash as string,
     config: Buffer.from(json.config as string, 'hex'),
     nodes: entries('sabpf_nodes'),
+    longNodes: entries('sabpf_long_nodes'),
     sourceRoots: entries('sabpf_source_roots'),
     netPrefixes: entries('sabpf_net_prefixes'),
     ports: entries('sabpf_ports'),

@@ -4,6 +4,8 @@
 
 export const MAX_POLICIES = 32;
 export const NAME_MAX_BYTES = 256;
+/** Components of fewer bytes key sabpf_nodes, longer ones sabpf_long_nodes (SABPF_SHORT_NAME). */
+export const SHORT_NAME_BYTES = 32;
 export const PATH_MAX_BYTES = 4096;
 
 export const Hook = {
@@ -50,7 +52,8 @@ export const emptyVerdict = (): Verdict => ({ deny: 0, audit: 0, allow: 0 });
 export const SIZE = {
   verdict: 12,
   config: 80,
-  nodeKey: 264,
+  nodeKey: 40,
+  longNodeKey: 264,
   node: 80,
   sourceRootKey: 12,
   sourceRoot: 4,
@@ -166,17 +169,26 @@ export function decodeConfig(buffer: Buffer): Config {
   };
 }
 
-/** struct sabpf_node_key. Throws if the component does not fit NAME_MAX. */
+/** The map whose key fits a component of this many UTF-8 bytes. */
+export function nodeMapOf(nameBytes: number): 'sabpf_nodes' | 'sabpf_long_nodes' {
+  return nameBytes < SHORT_NAME_BYTES ? 'sabpf_nodes' : 'sabpf_long_nodes';
+}
+
+/**
+ * struct sabpf_node_key for a component of up to 31 bytes, else struct
+ * sabpf_long_node_key (see nodeMapOf). Throws if it does not fit NAME_MAX.
+ */
 export function encodeNodeKey(slot: number, parent: number, name: string): Buffer {
-  const buffer = Buffer.alloc(SIZE.nodeKey);
-  buffer.writeUInt32LE(slot >>> 0, 0);
-  buffer.writeUInt32LE(parent >>> 0, 4);
   const bytes = Buffer.from(name, 'utf8');
   if (bytes.length >= NAME_MAX_BYTES) throw new Error(`path component of ${bytes.length} bytes exceeds NAME_MAX (255)`);
+  const buffer = Buffer.alloc(nodeMapOf(bytes.length) === 'sabpf_nodes' ? SIZE.nodeKey : SIZE.longNodeKey);
+  buffer.writeUInt32LE(slot >>> 0, 0);
+  buffer.writeUInt32LE(parent >>> 0, 4);
   bytes.copy(buffer, 8);
   return buffer;
 }
 
+/** Decodes either key size. */
 export function decodeNodeKey(buffer: Buffer): { slot: number; parent: number; name: string } {
   const nameBytes = buffer.subarray(8, 8 + NAME_MAX_BYTES);
   const end = nameBytes.indexOf(0);

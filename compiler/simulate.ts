@@ -15,6 +15,7 @@ import {
   emptyVerdict,
   encodeNetKey,
   encodeNodeKey,
+  nodeMapOf,
   encodePortKey,
   encodeSourceRootKey,
   IpProto,
@@ -38,12 +39,14 @@ const index = (entries: MapEntry[]): Map<string, Buffer> => new Map(entries.map(
 
 export class KernelModel {
   private readonly nodes: Map<string, Buffer>;
+  private readonly longNodes: Map<string, Buffer>;
   private readonly sourceRoots: Map<string, Buffer>;
   private readonly netPrefixes: Map<string, Buffer>;
   private readonly ports: Map<string, Buffer>;
 
   constructor(private readonly program: CompiledProgram) {
     this.nodes = index(program.nodes);
+    this.longNodes = index(program.longNodes);
     this.sourceRoots = index(program.sourceRoots);
     this.netPrefixes = index(program.netPrefixes);
     this.ports = index(program.ports);
@@ -95,17 +98,23 @@ export class KernelModel {
     return { allowed: true, recorded: false, policy: -1, posture: false };
   }
 
+  /** Looks a node up in the map path.h picks by the name's length. */
+  private node(parent: number, name: string): Buffer | undefined {
+    const map = nodeMapOf(Buffer.byteLength(name)) === 'sabpf_nodes' ? this.nodes : this.longNodes;
+    return map.get(encodeNodeKey(0, parent, name).toString('hex'));
+  }
+
   /** Walks the trie as path.h does, stopping at the first missing component. */
   private walk(rootId: number, path: string, access: number, masks: Verdict): void {
     const components = pathComponents(path);
-    const rootValue = this.nodes.get(encodeNodeKey(0, rootId, '').toString('hex'));
+    const rootValue = this.node(rootId, '');
     if (!rootValue) return;
     let node = decodeNode(rootValue);
     let parent = node;
     or(masks, node.rules[Scope.subtree]?.[access]);
     let matchedAll = true;
     for (let i = 0; i < components.length; i++) {
-      const value = this.nodes.get(encodeNodeKey(0, node.id, components[i] as string).toString('hex'));
+      const value = this.node(node.id, components[i] as string);
       if (!value) {
         // "/dir/*" still applies to a last component that has no node of its own.
         if (i === components.length - 1) or(masks, node.rules[Scope.children]?.[access]);
@@ -123,11 +132,11 @@ export class KernelModel {
 
   private sourceIdOf(rootId: number, executable: string): number {
     if (rootId === 0) return 0;
-    let value = this.nodes.get(encodeNodeKey(0, rootId, '').toString('hex'));
+    let value = this.node(rootId, '');
     if (!value) return 0;
     let node = decodeNode(value);
     for (const component of pathComponents(executable)) {
-      value = this.nodes.get(encodeNodeKey(0, node.id, component).toString('hex'));
+      value = this.node(node.id, component);
       if (!value) return 0;
       node = decodeNode(value);
     }

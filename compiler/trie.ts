@@ -3,7 +3,7 @@
 // assigned in sorted order, so the same rules always give the same bytes.
 
 import { pathComponents } from './paths.js';
-import { Access, NAME_MAX_BYTES, Scope, SIZE } from './layout.js';
+import { Access, NAME_MAX_BYTES, Scope, SHORT_NAME_BYTES, SIZE } from './layout.js';
 import type { Action, PathPattern } from './types.js';
 
 const ACTION_INDEX: Record<Action, number> = { deny: 0, audit: 1, allow: 2 };
@@ -56,11 +56,17 @@ export class PathTrie {
 
   /**
    * Assigns ids from `firstId` in depth-first sorted order and appends one
-   * sabpf_nodes entry per node. Returns the root's id and the next free id.
-   * Entries are views into two buffers allocated once, because thousands of
-   * small allocations dominated compile time for large policies.
+   * entry per node: to `entries` (sabpf_nodes) for a name of up to 31
+   * bytes, else to `longEntries` (sabpf_long_nodes). Returns the root's id
+   * and the next free id. Short entries are views into buffers allocated
+   * once, because thousands of small allocations dominated compile time for
+   * large policies.
    */
-  emit(firstId: number, entries: { key: Buffer; value: Buffer }[]): { rootId: number; nextId: number } {
+  emit(
+    firstId: number,
+    entries: { key: Buffer; value: Buffer }[],
+    longEntries: { key: Buffer; value: Buffer }[],
+  ): { rootId: number; nextId: number } {
     const keys = Buffer.alloc(this.size * SIZE.nodeKey);
     const values = Buffer.alloc(this.size * SIZE.node);
     let nextId = firstId;
@@ -68,12 +74,15 @@ export class PathTrie {
     const rootId = firstId;
 
     const write = (node: BuildNode, id: number, parentId: number, name: string): void => {
-      const keyOffset = index * SIZE.nodeKey;
       const valueOffset = index * SIZE.node;
+      const nameBytes = Buffer.byteLength(name);
+      const long = nameBytes >= SHORT_NAME_BYTES;
+      const keyBuffer = long ? Buffer.alloc(SIZE.longNodeKey) : keys;
+      const keyOffset = long ? 0 : index * SIZE.nodeKey;
       index++;
-      keys.writeUInt32LE(parentId >>> 0, keyOffset + 4);
-      const written = keys.write(name, keyOffset + 8, NAME_MAX_BYTES - 1, 'utf8');
-      if (written !== Buffer.byteLength(name)) throw new Error(`path component "${name.slice(0, 40)}…" exceeds NAME_MAX (255 bytes)`);
+      keyBuffer.writeUInt32LE(parentId >>> 0, keyOffset + 4);
+      const written = keyBuffer.write(name, keyOffset + 8, (long ? NAME_MAX_BYTES : SHORT_NAME_BYTES) - 1, 'utf8');
+      if (written !== nameBytes) throw new Error(`path component "${name.slice(0, 40)}…" exceeds NAME_MAX (255 bytes)`);
       values.writeUInt32LE(id >>> 0, valueOffset);
       values.writeUInt32LE(node.sourceId >>> 0, valueOffset + 4);
       const rules = node.rules ?? [];
@@ -81,8 +90,8 @@ export class PathTrie {
         const mask = rules[word] ?? 0;
         if (mask !== 0) values.writeUInt32LE(mask, valueOffset + 8 + word * 4);
       }
-      entries.push({
-        key: keys.subarray(keyOffset, keyOffset + SIZE.nodeKey),
+      (long ? longEntries : entries).push({
+        key: long ? keyBuffer : keys.subarray(keyOffset, keyOffset + SIZE.nodeKey),
         value: values.subarray(valueOffset, valueOffset + SIZE.node),
       });
     };

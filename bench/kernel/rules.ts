@@ -33,6 +33,7 @@ export function writeRules(o: BenchObject, slot: number, count: number): Buffer 
   }
   const { prefixes, ports } = netEntries(ids, net, slot);
   writeBatch(o, 'sabpf_nodes', [...file.entries(), ...exec.entries()]);
+  writeBatch(o, 'sabpf_long_nodes', [...file.entries('sabpf_long_nodes'), ...exec.entries('sabpf_long_nodes')]);
   writeBatch(o, 'sabpf_net_prefixes', prefixes);
   writeBatch(o, 'sabpf_ports', ports);
 

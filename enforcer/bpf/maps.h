@@ -24,7 +24,8 @@ struct {
 } sabpf_configs SEC(".maps");
 
 /*
- * Key: {slot, parent node id, one component name NUL padded}.
+ * Key: {slot, parent node id, one component name of up to 31 bytes, NUL
+ * padded}.
  * Value: the node's id and its rule masks per scope and access.
  * The rules of a trie's root directory itself (for "/", its direct entries
  * and its subtree) live at the key {slot, root id, ""}: no real component
@@ -39,6 +40,16 @@ struct {
 	__type(value, struct sabpf_node);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } sabpf_nodes SEC(".maps");
+
+/* The nodes whose component name is 32 to 255 bytes long: key {slot, parent, name}. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 1 << 18);
+	__type(key, struct sabpf_long_node_key);
+	__type(value, struct sabpf_node);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sabpf_long_nodes SEC(".maps");
 
 /*
  * Key: {slot, source executable id, table}.
@@ -200,10 +211,11 @@ struct {
 /*
  * A trie key being looked up (too large for the BPF stack), and the length
  * of the name the last lookup wrote. The bytes past name_len are always
- * zero, so the 256-byte name is cleared only before a shorter name.
+ * zero, so the 256-byte name is cleared only before a shorter name. Its
+ * first bytes are a struct sabpf_node_key for names of up to 31 bytes.
  */
 struct sabpf_key_scratch {
-	struct sabpf_node_key key;
+	struct sabpf_long_node_key key;
 	__u32 name_len; /* bytes of key.name written last, NUL included */
 };
 

@@ -10,8 +10,8 @@
  *
  * Most of the cost of a check is here. The walk up costs one probe read per
  * component (two per mount crossed). The lookup down costs one string read
- * and one hash lookup of a 264-byte key per component, until the first
- * component without a node, and the hash lookups dominate.
+ * and one hash lookup per component, until the first component without a
+ * node, of a 40-byte key (a 264-byte one for names over 31 bytes).
  */
 #ifndef SABPF_PATH_H
 #define SABPF_PATH_H
@@ -310,7 +310,11 @@ static __always_inline struct sabpf_node *sabpf_find_component(struct sabpf_key_
 		return 0;
 	}
 	k->name_len = n;
-	return bpf_map_lookup_elem(&sabpf_nodes, &k->key);
+
+	/* n counts the NUL: up to SABPF_SHORT_NAME bytes fit the short key at the start of k->key. */
+	if (n <= SABPF_SHORT_NAME)
+		return bpf_map_lookup_elem(&sabpf_nodes, &k->key);
+	return bpf_map_lookup_elem(&sabpf_long_nodes, &k->key);
 }
 
 /* One component, root first: gather its masks or stop at the first miss. */

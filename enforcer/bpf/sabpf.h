@@ -26,6 +26,7 @@
 
 #define SABPF_MAX_POLICIES 32  /* bits in a policy mask */
 #define SABPF_NAME_MAX 256     /* NAME_MAX (255) plus the NUL byte */
+#define SABPF_SHORT_NAME 32    /* components of up to 31 bytes key sabpf_nodes */
 #define SABPF_PATH_MAX 4096    /* PATH_MAX, including the NUL byte */
 #define SABPF_MAX_DEPTH 2048   /* deepest path PATH_MAX can spell: "/a" repeated */
 #define SABPF_MAX_CGROUP_LEVELS 16 /* cgroup ancestors searched for a config */
@@ -106,14 +107,24 @@ struct sabpf_config {
 #define SABPF_CONFIG_HAS_EXEC_SOURCES (1 << 1) /* exec rules use fromSource */
 
 /*
- * Path trie, in map sabpf_nodes. A path is looked up one component at a
- * time from the root node: key {slot, parent node id, component name}.
+ * Path trie, in maps sabpf_nodes and sabpf_long_nodes. A path is looked up
+ * one component at a time from the root node: key {slot, parent node id,
+ * component name}. A name of up to 31 bytes keys sabpf_nodes with a short
+ * key, a longer one sabpf_long_nodes, because the kernel hashes and
+ * compares the whole key on every lookup and most names are short. The long
+ * key starts with the short key's layout, so one buffer serves both maps.
  * The root node itself (the rules of "/", of its direct entries and of its
- * subtree) is the entry {slot, root id, ""}: an empty name never collides
- * with a real component. Per-event cost grows with path depth, never with
- * the number of rules.
+ * subtree) is the entry {slot, root id, ""} of sabpf_nodes: an empty name
+ * never collides with a real component. Per-event cost grows with path
+ * depth, never with the number of rules.
  */
 struct sabpf_node_key {
+	__u32 slot;
+	__u32 parent;			  /* node id of the parent directory */
+	char name[SABPF_SHORT_NAME]; /* one path component, NUL padded */
+};
+
+struct sabpf_long_node_key {
 	__u32 slot;
 	__u32 parent;		    /* node id of the parent directory */
 	char name[SABPF_NAME_MAX]; /* one path component, NUL padded */

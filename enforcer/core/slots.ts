@@ -7,18 +7,28 @@ import { withSlot } from '../../compiler/layout.js';
 import type { MapName } from '../kernel/index.js';
 import type { KernelPort } from './kernel-port.js';
 
-type SlotMap = 'sabpf_nodes' | 'sabpf_source_roots' | 'sabpf_net_prefixes' | 'sabpf_ports';
+type SlotMap = 'sabpf_nodes' | 'sabpf_long_nodes' | 'sabpf_source_roots' | 'sabpf_net_prefixes' | 'sabpf_ports';
 
-const TABLES: [SlotMap, keyof Pick<CompiledProgram, 'nodes' | 'sourceRoots' | 'netPrefixes' | 'ports'>, Parameters<typeof withSlot>[2]][] =
-  [
-    ['sabpf_nodes', 'nodes', 'nodes'],
-    ['sabpf_source_roots', 'sourceRoots', 'sourceRoots'],
-    ['sabpf_net_prefixes', 'netPrefixes', 'netPrefixes'],
-    ['sabpf_ports', 'ports', 'ports'],
-  ];
+const TABLES: [
+  SlotMap,
+  keyof Pick<CompiledProgram, 'nodes' | 'longNodes' | 'sourceRoots' | 'netPrefixes' | 'ports'>,
+  Parameters<typeof withSlot>[2],
+][] = [
+  ['sabpf_nodes', 'nodes', 'nodes'],
+  ['sabpf_long_nodes', 'longNodes', 'nodes'],
+  ['sabpf_source_roots', 'sourceRoots', 'sourceRoots'],
+  ['sabpf_net_prefixes', 'netPrefixes', 'netPrefixes'],
+  ['sabpf_ports', 'ports', 'ports'],
+];
 
 /** Byte offset of the slot in each map's key. */
-const SLOT_OFFSET: Record<SlotMap, number> = { sabpf_nodes: 0, sabpf_source_roots: 0, sabpf_net_prefixes: 4, sabpf_ports: 0 };
+const SLOT_OFFSET: Record<SlotMap, number> = {
+  sabpf_nodes: 0,
+  sabpf_long_nodes: 0,
+  sabpf_source_roots: 0,
+  sabpf_net_prefixes: 4,
+  sabpf_ports: 0,
+};
 
 export interface SlotKeys {
   map: SlotMap;

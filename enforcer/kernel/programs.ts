@@ -49,6 +49,7 @@ export const ALL_HOOKS = Object.keys(HOOK_PROGRAMS) as HookName[];
 export const MAP_NAMES = [
   'sabpf_configs',
   'sabpf_nodes',
+  'sabpf_long_nodes',
   'sabpf_source_roots',
   'sabpf_net_prefixes',
   'sabpf_ports',

@@ -13,7 +13,8 @@ import { stringify } from 'yaml';
 import { loadPolicies } from '../../compiler/load.js';
 import { webContainer } from './helpers.js';
 
-const components = ['a', 'b', 'etc'];
+// 31 bytes is the longest name of sabpf_nodes; 32 and 40 go to sabpf_long_nodes.
+const components = ['a', 'b', 'etc', 'x'.repeat(31), 'y'.repeat(32), 'z'.repeat(40)];
 const executables = ['/bin/sh', '/usr/bin/curl'];
 const cidrs = ['10.0.0.0/8', '10.1.0.0/16', '10.1.2.3/32', '::/0', 'fd00::/8', '0.0.0.0/0'];
 const addresses = ['10.1.2.3', '10.9.9.9', '192.0.2.1', 'fd00::1', '::ffff:10.1.2.3', '2001:db8::1'];
@@ -168,6 +169,7 @@ describe('compiled tables', () => {
           assert.ok(a && b);
           assert.equal(a.hash, b.hash);
           assert.deepEqual(a.nodes, b.nodes);
+          assert.deepEqual(a.longNodes, b.longNodes);
           assert.deepEqual(a.config, b.config);
         },
       ),

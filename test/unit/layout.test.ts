@@ -20,6 +20,7 @@ int main(void) {
   SIZE("verdict", struct sabpf_verdict);
   SIZE("config", struct sabpf_config);
   SIZE("nodeKey", struct sabpf_node_key);
+  SIZE("longNodeKey", struct sabpf_long_node_key);
   SIZE("node", struct sabpf_node);
   SIZE("sourceRootKey", struct sabpf_source_root_key);
   SIZE("netKey", struct sabpf_net_key);

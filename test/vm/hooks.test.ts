@@ -194,6 +194,11 @@ describe('BPF LSM hooks and the native addon in a VM', function () {
       event('main', 'file.c1.deep', { path: deep, pathLen: deep.length });
     });
     it('allows the deep sibling without a rule', () => succeeded('main', 'file.c1.deepOther'));
+    it('denies a file under a 40-byte directory name (long-name map)', () => {
+      denied('main', 'file.c1.longName');
+      event('main', 'file.c1.longName', { decision: DENY, path: `${SAFE_DIR}/${'l'.repeat(40)}/secret.txt` });
+    });
+    it('allows its sibling without a rule', () => succeeded('main', 'file.c1.longNamePlain'));
     it('flags a too-deep path as truncated', () => event('main', 'file.c1.tooDeep', { decision: ALLOW, flags: EventFlag.truncated }));
     it('lets the truncated open succeed under an allow posture', () => succeeded('main', 'file.c1.tooDeep'));
     it('counts the truncated path', () => assert.equal(phase('main').counters['pathTruncated'], '1'));
@@ -411,6 +416,7 @@ describe('BPF LSM hooks and the native addon in a VM', function () {
         event(L, 'legacy.l1.deep', { path: `${deep}/file` });
       });
       it('allows the deep sibling without a rule', () => succeeded(L, 'legacy.l1.deepOther'));
+      it('denies a file under a 40-byte directory name', () => denied(L, 'legacy.l1.longName'));
       it('decides a 65-component path by posture and flags it truncated', () => {
         succeeded(L, 'legacy.l1.deeper');
         event(L, 'legacy.l1.deeper', { decision: ALLOW, flags: EventFlag.truncated });

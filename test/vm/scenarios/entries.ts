@@ -9,6 +9,7 @@ import {
   encodeNetPrefix,
   encodeNode,
   encodeNodeKey,
+  nodeMapOf,
   encodePortKey,
   encodeVerdict,
   type TrieNode,
@@ -70,8 +71,11 @@ export class Trie {
     return this;
   }
 
-  entries(): Array<[Buffer, Buffer]> {
-    return [...this.nodes.values()].map(({ parent, name, node }) => [encodeNodeKey(this.slot, parent, name), encodeNode(node)]);
+  /** Entries of one node map: names of up to 31 bytes go to sabpf_nodes, longer ones to sabpf_long_nodes. */
+  entries(map: 'sabpf_nodes' | 'sabpf_long_nodes' = 'sabpf_nodes'): Array<[Buffer, Buffer]> {
+    return [...this.nodes.values()]
+      .filter(({ name }) => nodeMapOf(Buffer.byteLength(name)) === map)
+      .map(({ parent, name, node }) => [encodeNodeKey(this.slot, parent, name), encodeNode(node)]);
   }
 }
 

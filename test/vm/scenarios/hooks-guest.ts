@@ -127,11 +127,14 @@ function counters(k: KernelPrograms): Record<string, string> {
 
 // Files, links and the deep tree the probes act on.
 const deepName = 'd'.repeat(24);
+// A component over 31 bytes: its node is in sabpf_long_nodes, not sabpf_nodes.
+const longDir = `${t}/${'l'.repeat(40)}`;
 const deepDir = `${t}/deep/${Array.from({ length: 60 }, () => deepName).join('/')}`;
 
 function setupFiles(): void {
   sh(`mkdir -p ${t}/ro ${t}/kids/sub ${t}/bin ${t}/secretdir ${t}/links ${deepDir}
       for f in secret.txt plain.txt audited.txt fs.txt ro/file kids/a kids/sub/b secretdir/s.txt secretdir/moved.txt; do echo data > ${t}/$f; done
+      mkdir -p ${longDir} && echo data > ${longDir}/secret.txt && echo data > ${longDir}/plain.txt
       echo deep > ${deepDir}/file; echo deep > ${deepDir}/other
       ln -s ${t}/secret.txt ${t}/link
       ln ${t}/secret.txt ${t}/hard
@@ -164,7 +167,8 @@ function writePolicy(k: KernelPrograms): { file: Trie; exec: Trie; source: Trie;
     .rule(`${t}/kids`, 'children', 'read', 'deny')
     .rule(`${t}/secretdir`, 'subtree', 'read', 'deny')
     .rule(`${t}/audited.txt`, 'exact', 'read', 'audit')
-    .rule(`${deepDir}/file`, 'exact', 'read', 'deny');
+    .rule(`${deepDir}/file`, 'exact', 'read', 'deny')
+    .rule(`${longDir}/secret.txt`, 'exact', 'read', 'deny');
   const exec = new Trie(ids).rule(`${t}/bin/denied`, 'exact', 'read', 'deny').rule(`${t}/bin/sh2`, 'exact', 'read', 'deny');
   // For a deny posture: only what is under /usr/bin may run.
   const usrBinOnly = new Trie(ids).rule('/usr/bin', 'subtree', 'read', 'allow');
@@ -179,13 +183,15 @@ function writePolicy(k: KernelPrograms): { file: Trie; exec: Trie; source: Trie;
     { op: NetOp.bind, proto: IpProto.udp, ipv4: '0.0.0.0', cidr: 32, port: 5353, action: 'deny' },
   ]);
 
-  k.updateElems('sabpf_nodes', [
-    ...file.entries(),
-    ...exec.entries(),
-    ...usrBinOnly.entries(),
-    ...source.entries(),
-    ...busyboxFiles.entries(),
-  ]);
+  const tries = [file, exec, usrBinOnly, source, busyboxFiles];
+  k.updateElems(
+    'sabpf_nodes',
+    tries.flatMap((trie) => trie.entries()),
+  );
+  k.updateElems(
+    'sabpf_long_nodes',
+    tries.flatMap((trie) => trie.entries('sabpf_long_nodes')),
+  );
   k.updateElem('sabpf_source_roots', encodeSourceRootKey(0, 7, Table.file), encodeU32(busyboxFiles.root));
   k.updateElems('sabpf_net_prefixes', net.prefixes);
   k.updateElems('sabpf_ports', net.ports);
@@ -239,6 +245,8 @@ async function phaseMain(): Promise<Record<string, unknown>> {
   shellProbe('file.c1.chdirCatPlain', 'c1', `cd ${t}/ro && cat ../plain.txt`);
   probe('file.c1.deep', 'c1', 'open', `${deepDir}/file`, 'r');
   probe('file.c1.deepOther', 'c1', 'open', `${deepDir}/other`, 'r');
+  probe('file.c1.longName', 'c1', 'open', `${longDir}/secret.txt`, 'r');
+  probe('file.c1.longNamePlain', 'c1', 'open', `${longDir}/plain.txt`, 'r');
   probeIn(`${t}/toodeep`, 'file.c1.tooDeep', 'c1', 'deep', '2060', 'f', 'r');
   shellProbe('file.c1.sourceCat', 'c1', `cat ${t}/fs.txt`);
   probe('file.c1.sourceProbe', 'c1', 'open', `${t}/fs.txt`, 'r');
@@ -441,6 +449,7 @@ async function phaseLegacy(mode: 'auto' | 'legacy'): Promise<Record<string, unkn
   shellProbe('legacy.l1.chdirCat', 'l1', `cd ${t} && cat secret.txt`);
   probe('legacy.l1.deep', 'l1', 'open', `${deepDir}/file`, 'r');
   probe('legacy.l1.deepOther', 'l1', 'open', `${deepDir}/other`, 'r');
+  probe('legacy.l1.longName', 'l1', 'open', `${longDir}/secret.txt`, 'r');
   probe('legacy.l1.deeper', 'l1', 'open', `${deepDir}/more/file`, 'r');
   probeIn(`${t}/toodeep`, 'legacy.l1.tooDeep', 'l1', 'deep', '2060', 'f', 'r');
   shellProbe('legacy.l1.sourceCat', 'l1', `cat ${t}/fs.txt`);
