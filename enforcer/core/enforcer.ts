@@ -93,7 +93,8 @@ export class Enforcer implements DesiredStateSink {
   private readonly containers = new Map<string, ContainerState>();
   private readonly byCgroupId = new Map<bigint, ContainerState>();
   /** Links and slots pinned by an earlier process, not yet claimed by a container. */
-  private readonly orphans = new Map<bigint, { links: ContainerLinks; slot: number | undefined }>();
+  /** Containers an earlier run confined, until a source declares them; global mode has no links per container. */
+  private readonly orphans = new Map<bigint, { links: ContainerLinks | undefined; slot: number | undefined }>();
   private chain: Promise<unknown> = Promise.resolve();
   private nextSlot = 1;
   private subscription: EventSubscription | undefined;
@@ -120,6 +121,10 @@ export class Enforcer implements DesiredStateSink {
       this.nextSlot = maxSlotInUse(this.kernel) + 1;
       if (this.kernel.mode === 'global') {
         this.kernel.attachGlobal();
+        for (const key of this.kernel.keys('sabpf_configs')) {
+          const config = this.kernel.lookupElem('sabpf_configs', key);
+          this.orphans.set(key.readBigUInt64LE(0), { links: undefined, slot: config?.readUInt32LE(0) });
+        }
       } else {
         for (const id of this.kernel.pinnedContainers()) {
           const config = this.kernel.lookupElem('sabpf_configs', u64(id));
@@ -149,8 +154,8 @@ export class Enforcer implements DesiredStateSink {
   async finishInitialSync(): Promise<void> {
     await this.serialize(() => {
       for (const [id, orphan] of this.orphans) {
-        this.log.info({ cgroupId: id.toString() }, 'detaching a container pinned by an earlier run that is no longer declared');
-        this.kernel.detach(orphan.links);
+        this.log.info({ cgroupId: id.toString() }, 'unconfining a container of an earlier run that is no longer declared');
+        if (orphan.links) this.kernel.detach(orphan.links);
         this.kernel.deleteConfig(id);
         if (orphan.slot !== undefined) deleteSlotKeys(this.kernel, findSlotKeys(this.kernel, orphan.slot));
       }

@@ -19,9 +19,9 @@ export type AttachMode = 'cgroup' | 'global';
 
 /**
  * Builds of the BPF object (enforcer/bpf/Makefile). cgroup and global need
- * bpf_loop (5.17+); legacy is the global build without it, for 5.8 to 5.16,
- * and walks paths of up to 64 components (deeper ones are decided by
- * posture and counted, like any truncated path).
+ * bpf_loop (5.17+). legacy is the global build without it, for 5.8 to 5.16,
+ * and walks paths of up to 64 components; deeper ones are decided by
+ * posture and counted, like any truncated path.
  */
 export type ObjectVariant = 'cgroup' | 'global' | 'legacy';
 
@@ -31,7 +31,7 @@ export const OBJECT_FILES: Record<ObjectVariant, string> = {
   legacy: 'sabpf-legacy.bpf.o',
 };
 
-/** What --mode accepts: an attach mode, legacy (global attach, legacy object), or auto. */
+/** Values of --mode: an attach mode, legacy (global attach, legacy object), or auto. */
 export type ModeOption = AttachMode | 'legacy' | 'auto';
 export const MODE_OPTIONS: readonly ModeOption[] = ['auto', 'cgroup', 'global', 'legacy'];
 
@@ -43,6 +43,7 @@ export const HOOK_PROGRAMS: Record<HookName, string> = {
   socketBind: 'sabpf_socket_bind',
   socketCreate: 'sabpf_socket_create',
   fileLink: 'sabpf_path_link',
+  socketSendmsg: 'sabpf_socket_sendmsg',
 };
 export const ALL_HOOKS = Object.keys(HOOK_PROGRAMS) as HookName[];
 
@@ -100,10 +101,16 @@ export function defaultMode(kernelRelease: string = release()): AttachMode {
   return version >= 6000 ? 'cgroup' : 'global';
 }
 
-/** The object a mode option loads on this kernel: global falls back to legacy without bpf_loop (before 5.17). */
+/** Returns the object a mode option loads on this kernel: global falls back to legacy without bpf_loop (before 5.17). */
 export function objectVariant(mode: ModeOption, kernelRelease: string = release()): ObjectVariant {
   const attach = mode === 'auto' ? defaultMode(kernelRelease) : mode;
-  if (attach === 'global' && kernelVersion(kernelRelease) < 5017) return 'legacy';
+  const version = kernelVersion(kernelRelease);
+  if (attach === 'cgroup' && version < 6000) {
+    throw new Error(
+      `failed to load the programs in cgroup mode on kernel ${kernelRelease}: BPF_LSM_CGROUP needs Linux 6.0+; use --mode auto or global`,
+    );
+  }
+  if (attach === 'global' && version < 5017) return 'legacy';
   return attach;
 }
 
@@ -397,6 +404,7 @@ export function loadPrograms(options: LoadOptions = {}): KernelPrograms {
   const variant = objectVariant(options.mode ?? 'auto');
   const mode: AttachMode = variant === 'cgroup' ? 'cgroup' : 'global';
   const pinRoot = options.pinRoot ?? '/sys/fs/bpf/sabpf';
+  checkNoOtherVariant(pinRoot, variant);
   const progDir = join(pinRoot, `progs-${variant}`);
   const mapDir = join(pinRoot, 'maps');
   mkdirSync(progDir, { recursive: true });
@@ -451,6 +459,23 @@ export function loadPrograms(options: LoadOptions = {}): KernelPrograms {
     object.close();
     throw err;
   }
+}
+
+/**
+ * Throws when links of another variant are pinned under pinRoot. They keep
+ * enforcing after their enforcer exits, so starting beside them would run
+ * two sets of programs per hook, and their configs would go stale.
+ */
+export function checkNoOtherVariant(pinRoot: string, variant: ObjectVariant): void {
+  const linksDir = join(pinRoot, 'links');
+  if (!existsSync(linksDir)) return;
+  const attached = readdirSync(linksDir).filter((name) => readdirSync(join(linksDir, name)).length > 0);
+  const others = attached.filter((name) => (variant === 'cgroup' ? !/^\d+$/u.test(name) : name !== variant));
+  if (others.length === 0) return;
+  const what = others.map((name) => (/^\d+$/u.test(name) ? `cgroup links of cgroup ${name}` : `${name} links`)).join(', ');
+  throw new Error(
+    `failed to load the ${variant} programs: ${what} from an earlier run are still attached under ${pinRoot}; run sabpf enforce --unload first, then start again`,
+  );
 }
 
 /** Checks that the addon's sabpf.h and compiler/layout.ts agree on every struct size. */

@@ -195,5 +195,31 @@ describe('Enforcer', () => {
       );
       assert.ok(kernel.configOf(webId));
     });
+
+    it('unconfines a container of an earlier run that no source declares', async () => {
+      const first = await started(new FakeKernel('global'));
+      await first.enforcer.upsertPolicy({ policy: denyShadow });
+      await first.enforcer.upsertContainer(web);
+      assert.ok(first.kernel.configOf(webId));
+
+      const { kernel, enforcer } = await started(first.kernel);
+      await enforcer.finishInitialSync();
+      assert.equal(kernel.configOf(webId), undefined);
+      assert.equal(kernel.keys('sabpf_nodes').length, 0);
+    });
+
+    it('keeps a re-declared container confined under a new slot', async () => {
+      const first = await started(new FakeKernel('global'));
+      await first.enforcer.upsertPolicy({ policy: denyShadow });
+      await first.enforcer.upsertContainer(web);
+      const oldSlot = first.kernel.configOf(webId)!.readUInt32LE(0);
+
+      const { kernel, enforcer } = await started(first.kernel);
+      await enforcer.upsertPolicy({ policy: denyShadow });
+      await enforcer.upsertContainer(web);
+      await enforcer.finishInitialSync();
+      assert.ok(kernel.configOf(webId)!.readUInt32LE(0) > oldSlot);
+      assert.equal(kernel.slotEntries(oldSlot), 0);
+    });
   });
 });

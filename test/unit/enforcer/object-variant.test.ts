@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
-import { defaultMode, objectVariant } from '../../../enforcer/kernel/programs.js';
+import { checkNoOtherVariant, defaultMode, objectVariant } from '../../../enforcer/kernel/programs.js';
 
 describe('object choice by kernel release', () => {
   const cases: [string, string, string][] = [
@@ -14,7 +17,6 @@ describe('object choice by kernel release', () => {
     ['5.16.20', 'global', 'legacy'],
     ['5.10.0-46-amd64', 'auto', 'legacy'],
     ['5.8.0', 'auto', 'legacy'],
-    ['5.10.0', 'cgroup', 'cgroup'],
   ];
   for (const [release, mode, object] of cases) {
     it(`loads ${object} for --mode ${mode} on ${release}`, () => {
@@ -22,11 +24,51 @@ describe('object choice by kernel release', () => {
     });
   }
 
+  it('names BPF_LSM_CGROUP for cgroup mode before 6.0', () => {
+    assert.throws(
+      () => objectVariant('cgroup', '5.10.0'),
+      /kernel 5\.10\.0: BPF_LSM_CGROUP needs Linux 6\.0\+; use --mode auto or global/u,
+    );
+  });
+
   it('rejects kernels without the ring buffer', () => {
     assert.throws(() => defaultMode('5.7.19'), /5\.7\.19: the sabpf programs need BPF LSM and the BPF ring buffer \(5\.8\+\)/u);
   });
 
   it('names an unparsable release', () => {
     assert.throws(() => objectVariant('auto', 'custom-kernel'), /failed to parse kernel release "custom-kernel"/u);
+  });
+});
+
+describe('pinned links of another variant', () => {
+  const pinRootWith = (...linkDirs: string[]): string => {
+    const root = mkdtempSync(join(tmpdir(), 'sabpf-pins-'));
+    for (const dir of linkDirs) {
+      mkdirSync(join(root, 'links', dir), { recursive: true });
+      writeFileSync(join(root, 'links', dir, 'fileOpen'), '');
+    }
+    return root;
+  };
+
+  it('accepts links of the same variant', () => {
+    assert.doesNotThrow(() => checkNoOtherVariant(pinRootWith('legacy'), 'legacy'));
+    assert.doesNotThrow(() => checkNoOtherVariant(pinRootWith('4242'), 'cgroup'));
+  });
+
+  it('rejects global links under legacy', () => {
+    assert.throws(
+      () => checkNoOtherVariant(pinRootWith('global'), 'legacy'),
+      /failed to load the legacy programs: global links from an earlier run are still attached under .*; run sabpf enforce --unload first/u,
+    );
+  });
+
+  it('rejects cgroup links under global', () => {
+    assert.throws(() => checkNoOtherVariant(pinRootWith('4242'), 'global'), /cgroup links of cgroup 4242/u);
+  });
+
+  it('ignores empty link folders', () => {
+    const root = pinRootWith();
+    mkdirSync(join(root, 'links', 'global'), { recursive: true });
+    assert.doesNotThrow(() => checkNoOtherVariant(root, 'cgroup'));
   });
 });
