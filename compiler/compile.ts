@@ -173,7 +173,8 @@ export function compileSelected(selected: readonly Policy[], container: Compiled
       ruleCount += spec.network.rules.length;
       const strict = spec.network.posture !== 'allow';
       const has = (op: NetworkRule['operation']): boolean => spec.network?.rules.some((r) => r.operation === op) ?? false;
-      if (strict || has('connect')) config.hooks |= Hook.socketConnect;
+      // A send that names its destination reaches a peer as a connect does.
+      if (strict || has('connect')) config.hooks |= Hook.socketConnect | Hook.socketSendmsg;
       if (strict || has('bind')) config.hooks |= Hook.socketBind;
       if (strict || has('raw-socket') || has('packet-socket')) config.hooks |= Hook.socketCreate;
       for (const rule of spec.network.rules) {

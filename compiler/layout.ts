@@ -16,6 +16,8 @@ export const Hook = {
   socketCreate: 1 << 4,
   /** path_link: a hard link is judged by the file rules of both names. */
   fileLink: 1 << 5,
+  /** socket_sendmsg: addressed UDP sends and TCP Fast Open, judged by the connect rules. */
+  socketSendmsg: 1 << 6,
 } as const;
 export type HookName = keyof typeof Hook;
 
@@ -27,6 +29,7 @@ export const LSM_HOOK: Record<HookName, string> = {
   socketBind: 'socket_bind',
   socketCreate: 'socket_create',
   fileLink: 'path_link',
+  socketSendmsg: 'socket_sendmsg',
 };
 
 export const Section = { file: 0, exec: 1, network: 2 } as const;

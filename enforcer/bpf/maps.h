@@ -184,8 +184,8 @@ struct sabpf_run {
 	struct sabpf_match match[SABPF_MATCHES];
 	__u32 source_ready; /* match[SABPF_MATCH_SOURCE] is filled for this run */
 
-	/* Dentry walk: where the walk is (and that mount's root), where it stops. */
-	__u64 dentry, mnt, mnt_root, root_dentry, root_mnt;
+	/* Dentry walk: where the walk is, and that mount's root. */
+	__u64 dentry, mnt, mnt_root;
 
 	/* Trie lookup: the directory node reached so far. */
 	__u32 lookup_parent;

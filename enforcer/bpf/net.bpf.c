@@ -1,19 +1,20 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0)
 /*
  * Network hooks: socket_connect and socket_bind for TCP and UDP over IPv4
- * and IPv6, socket_create for raw and packet sockets. Included by
- * sabpf.bpf.c, not an object of its own.
+ * and IPv6, socket_sendmsg for the sends that name their destination,
+ * socket_create for raw and packet sockets. Included by sabpf.bpf.c, not an
+ * object of its own.
  *
  * Not checked, by design of the hook set: unix sockets and other families
- * (no addresses to match), protocols other than TCP and UDP on inet sockets
- * (ping sockets, SCTP: allowed), and datagrams sent with sendto(2) on an
- * unconnected UDP socket (socket_sendmsg is not hooked).
+ * (no addresses to match), and protocols other than TCP, MPTCP and UDP on
+ * inet sockets (ping sockets, SCTP: allowed).
  */
 #include <bpf/bpf_endian.h>
 
 #include "event.h"
 
 #define SABPF_SOCK_TYPE_MASK 0xf /* type bits of socket(2)'s type argument */
+#define SABPF_MSG_FASTOPEN 0x20000000 /* MSG_FASTOPEN: sendto(2) connects a TCP socket */
 #define SABPF_SIN6_MIN_LEN 24	 /* SIN6_LEN_RFC2133: what the kernel accepts */
 
 /* An address and port in the form the net rules are keyed by. */
@@ -124,9 +125,13 @@ static __always_inline struct sabpf_config *sabpf_config_of(struct socket *sock)
 #endif
 }
 
-/* connect(2) and bind(2) of a TCP or UDP socket. */
+/*
+ * connect(2) and bind(2) of a TCP or UDP socket, and sends to an address.
+ * hook is the config bit that enables the check, event_hook the hook the
+ * event names.
+ */
 static __always_inline int sabpf_check_addr(struct socket *sock, struct sockaddr *address,
-					    int addrlen, __u32 op, __u32 hook)
+					    int addrlen, __u32 op, __u32 hook, __u32 event_hook)
 {
 	struct sabpf_net_key key = {.prefixlen = 64 + 128};
 	struct sabpf_net_prefix *prefix;
@@ -149,6 +154,10 @@ static __always_inline int sabpf_check_addr(struct socket *sock, struct sockaddr
 	if (sk_family != AF_INET && sk_family != AF_INET6)
 		return SABPF_ALLOW;
 	proto = sock->sk->sk_protocol;
+
+	/* An MPTCP socket connects like TCP (and falls back to plain TCP), so TCP rules apply. */
+	if (proto == IPPROTO_MPTCP)
+		proto = IPPROTO_TCP;
 	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
 		return SABPF_ALLOW;
 	if (sabpf_read_sockaddr(address, addrlen, sk_family, op, &a) < 0)
@@ -166,7 +175,7 @@ static __always_inline int sabpf_check_addr(struct socket *sock, struct sockaddr
 	/* Decide, record, answer. */
 	o = sabpf_decide(cfg, SABPF_SECTION_NETWORK, &v, 0);
 	if (o.kind != SABPF_OUTCOME_ALLOW)
-		sabpf_net_event(hook, &o, op, proto, &a);
+		sabpf_net_event(event_hook, &o, op, proto, &a);
 	return sabpf_verdict_of(&o);
 }
 
@@ -174,13 +183,38 @@ SABPF_LSM(socket_connect)
 int BPF_PROG(sabpf_socket_connect, struct socket *sock, struct sockaddr *address, int addrlen)
 {
 	return sabpf_check_addr(sock, address, addrlen, SABPF_NET_CONNECT,
-				SABPF_HOOK_SOCKET_CONNECT);
+				SABPF_HOOK_SOCKET_CONNECT, SABPF_HOOK_SOCKET_CONNECT);
 }
 
 SABPF_LSM(socket_bind)
 int BPF_PROG(sabpf_socket_bind, struct socket *sock, struct sockaddr *address, int addrlen)
 {
-	return sabpf_check_addr(sock, address, addrlen, SABPF_NET_BIND, SABPF_HOOK_SOCKET_BIND);
+	return sabpf_check_addr(sock, address, addrlen, SABPF_NET_BIND, SABPF_HOOK_SOCKET_BIND,
+				SABPF_HOOK_SOCKET_BIND);
+}
+
+/*
+ * sendmsg(2) and sendto(2) that name a destination: a UDP datagram, which
+ * needs no connect(2), and a TCP Fast Open send (MSG_FASTOPEN), which
+ * connects without socket_connect. Both are judged by the connect rules and
+ * recorded as connects. A TCP send without MSG_FASTOPEN ignores its address,
+ * so it is not checked. The cheap checks come before the config lookup:
+ * most sends name no address.
+ */
+SABPF_LSM(socket_sendmsg)
+int BPF_PROG(sabpf_socket_sendmsg, struct socket *sock, struct msghdr *msg, int size)
+{
+	struct sockaddr *name = msg->msg_name;
+	int namelen = msg->msg_namelen;
+	__u16 proto;
+
+	if (!name || namelen <= 0)
+		return SABPF_ALLOW;
+	proto = sock->sk->sk_protocol;
+	if ((proto == IPPROTO_TCP || proto == IPPROTO_MPTCP) && !(msg->msg_flags & SABPF_MSG_FASTOPEN))
+		return SABPF_ALLOW;
+	return sabpf_check_addr(sock, name, namelen, SABPF_NET_CONNECT, SABPF_HOOK_SOCKET_SENDMSG,
+				SABPF_HOOK_SOCKET_CONNECT);
 }
 
 /*

@@ -1,8 +1,13 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0) */
 /*
  * Paths as the container sees them: a dentry walk from a file up to the
- * acting task's root directory, and the lookup of the collected components
- * in a path trie (map sabpf_nodes).
+ * root of its mount tree, and the lookup of the collected components in a
+ * path trie (maps sabpf_nodes and sabpf_long_nodes).
+ *
+ * The walk ends at the top of the mount tree, not at the task's root
+ * directory: a container's runtime pivots its mount namespace onto the
+ * image, so the top is the container's "/", and a chroot(2) inside the
+ * container cannot give a protected file a shorter, unprotected path.
  *
  * Both loops run their steps with sabpf_loop (loop.h): bpf_loop where the
  * kernel has it, a bounded loop in the legacy object. Loop state is in the
@@ -135,8 +140,7 @@ static __always_inline int sabpf_read_mount(struct mount *m, __u64 *parent, __u6
 
 /*
  * At the root of a mount (or of a disconnected tree): continue from the
- * mount point in the parent mount, or stop at the top of the mount tree,
- * where the file is outside the task's root.
+ * mount point in the parent mount, or stop at the top of the mount tree.
  */
 static __always_inline long sabpf_cross_mount(struct sabpf_run *run, struct sabpf_walk *w)
 {
@@ -155,7 +159,7 @@ static __always_inline long sabpf_cross_mount(struct sabpf_run *run, struct sabp
 	return 0;
 }
 
-/* One step up: stop at the task's root, cross a mount, or record a name. */
+/* One step up: cross a mount (stopping at the top of the tree) or record a name. */
 SABPF_STEP sabpf_walk_step(__u32 i, void *data)
 {
 	struct sabpf_loop_ctx *c = data;
@@ -164,11 +168,6 @@ SABPF_STEP sabpf_walk_step(__u32 i, void *data)
 	struct sabpf_dentry_fields f;
 	__u32 depth;
 
-	/* The task's root ("/" inside the container) ends the path. */
-	if (run->dentry == run->root_dentry && run->mnt == run->root_mnt) {
-		w->done = 1;
-		return 1;
-	}
 	if (run->dentry == run->mnt_root)
 		return sabpf_cross_mount(run, w);
 
@@ -198,12 +197,11 @@ SABPF_STEP_GUARD(sabpf_walk_step)
 
 /*
  * Collects the components of the path {dentry, mnt} into stack (enum
- * sabpf_stack_index), up to the root of the current task.
+ * sabpf_stack_index), up to the top of its mount tree.
  */
 static __noinline int sabpf_walk(struct sabpf_run *run, __u32 stack, struct dentry *dentry,
 				 struct vfsmount *mnt)
 {
-	struct task_struct *task = sabpf_current_task();
 	struct sabpf_loop_ctx ctx = {.run = run};
 	__u32 index = sabpf_bit(stack);
 	struct sabpf_walk *w;
@@ -226,12 +224,8 @@ static __noinline int sabpf_walk(struct sabpf_run *run, __u32 stack, struct dent
 #ifdef SABPF_LEGACY
 	/* mnt may come from a probe read (the executable's path): read it the same way. */
 	run->mnt_root = (__u64)BPF_CORE_READ(mnt, mnt_root);
-	run->root_dentry = (__u64)BPF_CORE_READ(task, fs, root.dentry);
-	run->root_mnt = (__u64)BPF_CORE_READ(task, fs, root.mnt);
 #else
 	run->mnt_root = (__u64)mnt->mnt_root;
-	run->root_dentry = (__u64)task->fs->root.dentry;
-	run->root_mnt = (__u64)task->fs->root.mnt;
 #endif
 
 	sabpf_loop(SABPF_WALK_STEPS, SABPF_WALK_STEPS, sabpf_walk_step, &ctx);
@@ -496,9 +490,9 @@ static __noinline __u32 sabpf_spell_text(struct sabpf_run *run, __u32 stack)
  * How the programs call the path functions. The legacy object calls each
  * through a global function with scalar arguments (its own run state comes
  * from the map). The verifier checks a global function once, on its own,
- * while it checks a static one again for every distinct state of each
- * caller; the 5.10 verifier, with the loops of loop.h, passed its limit of
- * 1M instructions on path_link that way. The other objects call the static
+ * and a static one again for every distinct state of each caller. With the
+ * loops of loop.h, static calls took path_link past the 5.10 verifier's
+ * limit of 1M instructions. The other objects call the static
  * functions directly, which keeps their BTF pointers: the loaders of
  * bpf_loop's kernels check callbacks once anyway.
  */

@@ -39,6 +39,7 @@ enum sabpf_hook {
 	SABPF_HOOK_SOCKET_BIND = 1 << 3,
 	SABPF_HOOK_SOCKET_CREATE = 1 << 4, /* raw and packet sockets */
 	SABPF_HOOK_FILE_LINK = 1 << 5,	    /* path_link: hard links, judged by the file rules */
+	SABPF_HOOK_SOCKET_SENDMSG = 1 << 6, /* addressed sends, judged by the connect rules */
 };
 
 /* Sections of a policy; each has its own posture. */

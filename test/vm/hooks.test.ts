@@ -187,6 +187,10 @@ describe('BPF LSM hooks and the native addon in a VM', function () {
     it('records the absolute path for a relative open', () =>
       event('main', 'file.c1.chdirCat', { decision: DENY, path: `${SAFE_DIR}/secret.txt`, exe: '/usr/bin/busybox' }));
     it('allows a relative path with .. to a file without rules', () => succeeded('main', 'file.c1.chdirCatPlain'));
+    it('denies the file after a chroot above it, recording the full path', () => {
+      denied('main', 'file.c1.chroot');
+      event('main', 'file.c1.chroot', { decision: DENY, path: `${SAFE_DIR}/secret.txt` });
+    });
     it('denies a file 60 directories deep', () => denied('main', 'file.c1.deep'));
     it('records the deep path in full (over 1,500 characters)', () => {
       const deep = `${SAFE_DIR}/deep/${Array.from({ length: 60 }, () => 'd'.repeat(24)).join('/')}/file`;
@@ -305,6 +309,21 @@ describe('BPF LSM hooks and the native addon in a VM', function () {
       }));
     it('denies an AF_INET6 connect to the IPv4-mapped address by the IPv4 rule', () => denied('main', 'net.c1.connectMappedDenied'));
     it('records the mapped connect as AF_INET6', () => event('main', 'net.c1.connectMappedDenied', { family: AF_INET6, port: 9999 }));
+    it('applies TCP rules to an MPTCP socket', () => {
+      denied('main', 'net.c1.mptcpDenied');
+      succeeded('main', 'net.c1.mptcpAllowed');
+    });
+    it('denies a UDP sendto to a denied address and port', () => {
+      denied('main', 'net.c1.sendtoDenied');
+      succeeded('main', 'net.c1.sendtoAllowed');
+      succeeded('main', 'net.outside.sendtoDenied');
+    });
+    it('records the denied sendto as a connect', () =>
+      event('main', 'net.c1.sendtoDenied', { hook: Hook.socketConnect, netOp: NetOp.connect, port: 9998, decision: DENY }));
+    it('denies a TCP Fast Open send to a denied port', () => {
+      denied('main', 'net.c1.tfoDenied');
+      notDeniedByBpf('main', 'net.c1.tfoAllowed');
+    });
     it('allows an AF_INET6 connect to the mapped allowed port', () => succeeded('main', 'net.c1.connectMappedAllowed'));
     it('denies a bind to a denied UDP port', () => denied('main', 'net.c1.bindDenied'));
     it('records the bind op', () => event('main', 'net.c1.bindDenied', { hook: Hook.socketBind, netOp: NetOp.bind, port: 5353 }));
@@ -337,7 +356,15 @@ describe('BPF LSM hooks and the native addon in a VM', function () {
     it('adopts the pinned programs and maps instead of reloading', () => assert.equal(phase('adopt').adopted, true));
     it('finds the pinned container links', () => assert.deepEqual(phase('adopt').pinned, [phase('adopt').c1]));
     it('re-opens every hook link of the container', () =>
-      assert.deepEqual(phase('adopt').adoptedLinks, ['fileOpen', 'exec', 'socketConnect', 'socketBind', 'socketCreate', 'fileLink']));
+      assert.deepEqual(phase('adopt').adoptedLinks, [
+        'fileOpen',
+        'exec',
+        'socketConnect',
+        'socketBind',
+        'socketCreate',
+        'fileLink',
+        'socketSendmsg',
+      ]));
     it('denies through the adopted programs', () => denied('adopt', 'adopted.c1.secret'));
     it('reads events from the pinned ring buffer in the new process', () =>
       event('adopt', 'adopted.c1.secret', { decision: DENY, flags: enforced, path: `${SAFE_DIR}/secret.txt` }));
@@ -411,6 +438,10 @@ describe('BPF LSM hooks and the native addon in a VM', function () {
       it('denies openat relative to a directory fd', () => denied(L, 'legacy.l1.openat'));
       it('denies a relative path after chdir, recording the absolute path', () =>
         event(L, 'legacy.l1.chdirCat', { decision: DENY, path: `${SAFE_DIR}/secret.txt`, exe: '/usr/bin/busybox' }));
+      it('denies the file after a chroot above it', () => {
+        denied(L, 'legacy.l1.chroot');
+        event(L, 'legacy.l1.chroot', { decision: DENY, path: `${SAFE_DIR}/secret.txt` });
+      });
       it('denies a file 64 components deep (the most it walks), recording the path in full', () => {
         denied(L, 'legacy.l1.deep');
         event(L, 'legacy.l1.deep', { path: `${deep}/file` });
@@ -468,6 +499,10 @@ describe('BPF LSM hooks and the native addon in a VM', function () {
       it('denies a connect to a denied port, over IPv4 and IPv4-mapped IPv6', () => {
         denied(L, 'legacy.l1.connectDenied');
         denied(L, 'legacy.l1.connectMappedDenied');
+      });
+      it('denies a UDP sendto and a TCP Fast Open send to denied ports', () => {
+        denied(L, 'legacy.l1.sendtoDenied');
+        denied(L, 'legacy.l1.tfoDenied');
       });
       it('records the connect denial', () =>
         event(L, 'legacy.l1.connectDenied', {

@@ -181,6 +181,7 @@ function writePolicy(k: KernelPrograms): { file: Trie; exec: Trie; source: Trie;
     { op: NetOp.connect, proto: IpProto.tcp, ipv4: '127.0.0.1', cidr: 32, port: 9999, action: 'deny' },
     { op: NetOp.connect, proto: IpProto.tcp, ipv4: '127.0.0.1', cidr: 32, port: 8080, action: 'allow' },
     { op: NetOp.bind, proto: IpProto.udp, ipv4: '0.0.0.0', cidr: 32, port: 5353, action: 'deny' },
+    { op: NetOp.connect, proto: IpProto.udp, ipv4: '127.0.0.1', cidr: 32, port: 9998, action: 'deny' },
   ]);
 
   const tries = [file, exec, usrBinOnly, source, busyboxFiles];
@@ -242,6 +243,7 @@ async function phaseMain(): Promise<Record<string, unknown>> {
   probe('file.c1.openat', 'c1', 'openat', t, 'secret.txt', 'r');
   probe('file.c1.openatPlain', 'c1', 'openat', t, 'plain.txt', 'r');
   shellProbe('file.c1.chdirCat', 'c1', `cd ${t} && cat secret.txt`);
+  probe('file.c1.chroot', 'c1', 'chroot', t, '/secret.txt', 'r');
   shellProbe('file.c1.chdirCatPlain', 'c1', `cd ${t}/ro && cat ../plain.txt`);
   probe('file.c1.deep', 'c1', 'open', `${deepDir}/file`, 'r');
   probe('file.c1.deepOther', 'c1', 'open', `${deepDir}/other`, 'r');
@@ -297,6 +299,13 @@ async function phaseMain(): Promise<Record<string, unknown>> {
   probe('net.c1.connectDenied', 'c1', 'connect', '127.0.0.1', '9999', 'tcp');
   probe('net.c1.connectMappedDenied', 'c1', 'connect', '::ffff:127.0.0.1', '9999', 'tcp');
   probe('net.c1.connectMappedAllowed', 'c1', 'connect', '::ffff:127.0.0.1', '8080', 'tcp');
+  probe('net.c1.mptcpDenied', 'c1', 'connect', '127.0.0.1', '9999', 'mptcp');
+  probe('net.c1.mptcpAllowed', 'c1', 'connect', '127.0.0.1', '8080', 'mptcp');
+  probe('net.c1.sendtoDenied', 'c1', 'sendto', '127.0.0.1', '9998');
+  probe('net.c1.sendtoAllowed', 'c1', 'sendto', '127.0.0.1', '9997');
+  probe('net.c1.tfoDenied', 'c1', 'tfo', '127.0.0.1', '9999');
+  probe('net.c1.tfoAllowed', 'c1', 'tfo', '127.0.0.1', '8080');
+  probe('net.outside.sendtoDenied', undefined, 'sendto', '127.0.0.1', '9998');
   probe('net.c1.bindDenied', 'c1', 'bind', '0.0.0.0', '5353', 'udp');
   probe('net.c1.bindAllowed', 'c1', 'bind', '0.0.0.0', '5354', 'udp');
   probe('net.c1.raw4', 'c1', 'raw4');
@@ -447,6 +456,7 @@ async function phaseLegacy(mode: 'auto' | 'legacy'): Promise<Record<string, unkn
   probe('legacy.l1.symlink', 'l1', 'open', `${t}/link`, 'r');
   probe('legacy.l1.openat', 'l1', 'openat', t, 'secret.txt', 'r');
   shellProbe('legacy.l1.chdirCat', 'l1', `cd ${t} && cat secret.txt`);
+  probe('legacy.l1.chroot', 'l1', 'chroot', t, '/secret.txt', 'r');
   probe('legacy.l1.deep', 'l1', 'open', `${deepDir}/file`, 'r');
   probe('legacy.l1.deepOther', 'l1', 'open', `${deepDir}/other`, 'r');
   probe('legacy.l1.longName', 'l1', 'open', `${longDir}/secret.txt`, 'r');
@@ -474,6 +484,8 @@ async function phaseLegacy(mode: 'auto' | 'legacy'): Promise<Record<string, unkn
   probe('legacy.l1.connectAllowed', 'l1', 'connect', '127.0.0.1', '8080', 'tcp');
   probe('legacy.l1.connectDenied', 'l1', 'connect', '127.0.0.1', '9999', 'tcp');
   probe('legacy.l1.connectMappedDenied', 'l1', 'connect', '::ffff:127.0.0.1', '9999', 'tcp');
+  probe('legacy.l1.sendtoDenied', 'l1', 'sendto', '127.0.0.1', '9998');
+  probe('legacy.l1.tfoDenied', 'l1', 'tfo', '127.0.0.1', '9999');
   probe('legacy.l1.bindDenied', 'l1', 'bind', '0.0.0.0', '5353', 'udp');
   probe('legacy.l1.bindAllowed', 'l1', 'bind', '0.0.0.0', '5354', 'udp');
   probe('legacy.l1.raw4', 'l1', 'raw4');

@@ -13,8 +13,11 @@
  *     exec PATH [ARGS...]       execve(2); prints only on failure
  *     link OLD NEW              link(2): a hard link NEW to the file OLD
  *     rename OLD NEW            rename(2)
- *     connect ADDR PORT tcp|udp connect(2); ADDR is IPv4 or IPv6 (may be mapped)
+ *     connect ADDR PORT tcp|udp|mptcp  connect(2); ADDR is IPv4 or IPv6 (may be mapped)
  *     bind ADDR PORT tcp|udp    bind(2)
+ *     sendto ADDR PORT          sendto(2) of one byte from an unconnected UDP socket
+ *     tfo ADDR PORT             sendto(2) of one byte with MSG_FASTOPEN from a new TCP socket
+ *     chroot DIR PATH r|w|rw    chroot(2) to DIR, then open(2) PATH inside it
  *     raw4 | raw6 | packet      socket(2) of a raw IPv4/IPv6 or packet socket
  *
  * Output: "ok" or "errno N NAME"; exit status 0 or 1 (2 for usage errors).
@@ -86,12 +89,15 @@ static int net(const char *op, const char *addr, const char *port, const char *p
 	struct sockaddr_storage ss;
 	socklen_t len = parse_addr(addr, port, &ss);
 	int type = !strcmp(proto, "udp") ? SOCK_DGRAM : SOCK_STREAM;
-	int fd = socket(ss.ss_family, type, 0);
+	int protocol = !strcmp(proto, "mptcp") ? 262 /* IPPROTO_MPTCP */ : 0;
+	int fd = socket(ss.ss_family, type, protocol);
 
 	if (fd < 0)
 		return report(fd);
 	if (!strcmp(op, "connect"))
 		return report(connect(fd, (struct sockaddr *)&ss, len));
+	if (!strcmp(op, "sendto") || !strcmp(op, "tfo"))
+		return report(sendto(fd, "x", 1, !strcmp(op, "tfo") ? MSG_FASTOPEN : 0, (struct sockaddr *)&ss, len) < 0 ? -1 : 0);
 	return report(bind(fd, (struct sockaddr *)&ss, len));
 }
 
@@ -125,6 +131,11 @@ int main(int argc, char **argv)
 
 	if (!strcmp(op, "open") && argc == 4)
 		return report(open(argv[2], open_flags(argv[3])));
+	if (!strcmp(op, "chroot") && argc == 5) {
+		if (chroot(argv[2]) < 0 || chdir("/") < 0)
+			return report(-1);
+		return report(open(argv[3], open_flags(argv[4])));
+	}
 	if (!strcmp(op, "openat") && argc == 5) {
 		int dir = open(argv[2], O_RDONLY | O_DIRECTORY);
 		if (dir < 0)
@@ -145,6 +156,10 @@ int main(int argc, char **argv)
 		execv(argv[2], &argv[2]);
 		return report(-1);
 	}
+	if (!strcmp(op, "sendto") && argc == 4)
+		return net(op, argv[2], argv[3], "udp");
+	if (!strcmp(op, "tfo") && argc == 4)
+		return net(op, argv[2], argv[3], "tcp");
 	if ((!strcmp(op, "connect") || !strcmp(op, "bind")) && argc == 5)
 		return net(op, argv[2], argv[3], argv[4]);
 	if (!strcmp(op, "raw4"))
