@@ -11,6 +11,7 @@ import type { AdmissionRules, RulesInput } from './admission-rules.js';
 import type { ClusterView } from './cache/cluster-view.js';
 import { containersOf, podName } from './pod-containers.js';
 import { checkEntrypoints, type SelectedContainer } from './pod-entrypoints.js';
+import { checkMountRights } from './pod-mount-rights.js';
 
 export interface PodAdmissionDeps {
   cluster: ClusterView;
@@ -32,14 +33,15 @@ export async function validatePod(request: AdmissionRequest, deps: PodAdmissionD
   const matching = deps.cluster.policiesIn(namespace).filter((policy) => selectorMatches(policy.spec.selector, labels));
   const selected: SelectedContainer[] = containers.map((container) => ({ container, policies: selectPolicies(matching, container) }));
   const entrypoints = checkEntrypoints(name, selected);
+  const warnings = [...entrypoints.warnings, ...checkMountRights(pod, name, selected)];
 
   const namespaceLabels = (await deps.cluster.namespaceLabels(namespace)) ?? {};
   const violations = [...entrypoints.violations, ...deps.rules.evaluate(rulesInput(pod, name, namespace, namespaceLabels, selected))];
 
   if (violations.length > 0) {
-    return { allowed: false, code: 403, message: violations.join('\n'), warnings: entrypoints.warnings };
+    return { allowed: false, code: 403, message: violations.join('\n'), warnings };
   }
-  return { allowed: true, warnings: entrypoints.warnings };
+  return { allowed: true, warnings };
 }
 
 /** Builds the input of the Rego rules: the pod, its namespace's labels, and the policies selecting each container. */

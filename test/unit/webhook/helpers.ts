@@ -40,6 +40,7 @@ export function policyObject(
 export interface TestContainer {
   name: string;
   command?: string[];
+  securityContext?: Record<string, unknown>;
 }
 
 export function podObject(

@@ -123,6 +123,32 @@ describe('/validate/pod handler', () => {
     });
   });
 
+  describe('when a confined container may mount', () => {
+    it('warns about a privileged container', async () => {
+      const verdict = await admit([{ name: 'app', securityContext: { privileged: true } }], [fileOnly]);
+      assert.equal(verdict.allowed, true);
+      assert.deepEqual(verdict.warnings, [
+        'container "app" of pod web-1 is privileged, so it may mount and reach files under paths that the path rules of ' +
+          'shop/protect-shadow do not name; drop privileged and CAP_SYS_ADMIN to keep those rules whole',
+      ]);
+    });
+
+    it('warns about an added CAP_SYS_ADMIN', async () => {
+      const verdict = await admit([{ name: 'app', securityContext: { capabilities: { add: ['NET_ADMIN', 'SYS_ADMIN'] } } }], [fileOnly]);
+      assert.match(verdict.warnings?.[0] ?? '', /container "app" of pod web-1 adds CAP_SYS_ADMIN, so it may mount/u);
+    });
+
+    it('says nothing without mount rights', async () => {
+      const verdict = await admit([{ name: 'app', securityContext: { capabilities: { add: ['NET_BIND_SERVICE'] } } }], [fileOnly]);
+      assert.deepEqual(verdict.warnings ?? [], []);
+    });
+
+    it('says nothing for an audit-mode policy', async () => {
+      const verdict = await admit([{ name: 'tools', command: ['/bin/true'], securityContext: { privileged: true } }], [auditOnly]);
+      assert.deepEqual(verdict.warnings ?? [], []);
+    });
+  });
+
   describe('when the command cannot be checked', () => {
     it('warns about a relative command', async () => {
       const verdict = await admit([{ name: 'tools', command: ['apt-get'] }], [blockPackageManagers]);
