@@ -16,7 +16,10 @@
 
 #include "maps.h"
 
-/* Mount crossings allowed on top of the components of one walk. */
+/*
+ * The walk's budget: components plus mount crossings, counted together in
+ * SABPF_WALK_STEPS, so a path with fewer components may cross more mounts.
+ */
 #ifdef SABPF_LEGACY
 #define SABPF_LEGACY_MAX_DEPTH 64
 #define SABPF_WALK_MAX_DEPTH SABPF_LEGACY_MAX_DEPTH
