@@ -203,6 +203,12 @@ describe('BPF LSM hooks and the native addon in a VM', function () {
       event('main', 'file.c1.longName', { decision: DENY, path: `${SAFE_DIR}/${'l'.repeat(40)}/secret.txt` });
     });
     it('allows its sibling without a rule', () => succeeded('main', 'file.c1.longNamePlain'));
+    it('decides under 31- and 32-byte directory names (the two maps)', () => {
+      denied('main', 'file.c1.edgeShort');
+      succeeded('main', 'file.c1.edgeShortPlain');
+      denied('main', 'file.c1.edgeLong');
+      succeeded('main', 'file.c1.edgeLongPlain');
+    });
     it('flags a too-deep path as truncated', () => event('main', 'file.c1.tooDeep', { decision: ALLOW, flags: EventFlag.truncated }));
     it('lets the truncated open succeed under an allow posture', () => succeeded('main', 'file.c1.tooDeep'));
     it('counts the truncated path', () => assert.equal(phase('main').counters['pathTruncated'], '1'));

@@ -129,12 +129,16 @@ function counters(k: KernelPrograms): Record<string, string> {
 const deepName = 'd'.repeat(24);
 // A component over 31 bytes: its node is in sabpf_long_nodes, not sabpf_nodes.
 const longDir = `${t}/${'l'.repeat(40)}`;
+// The two names at the boundary: 31 bytes (sabpf_nodes) and 32 (sabpf_long_nodes).
+const edgeShort = `${t}/${'m'.repeat(31)}`;
+const edgeLong = `${t}/${'n'.repeat(32)}`;
 const deepDir = `${t}/deep/${Array.from({ length: 60 }, () => deepName).join('/')}`;
 
 function setupFiles(): void {
   sh(`mkdir -p ${t}/ro ${t}/kids/sub ${t}/bin ${t}/secretdir ${t}/links ${deepDir}
       for f in secret.txt plain.txt audited.txt fs.txt ro/file kids/a kids/sub/b secretdir/s.txt secretdir/moved.txt; do echo data > ${t}/$f; done
       mkdir -p ${longDir} && echo data > ${longDir}/secret.txt && echo data > ${longDir}/plain.txt
+      for d in ${edgeShort} ${edgeLong}; do mkdir -p $d && echo data > $d/secret.txt && echo data > $d/plain.txt; done
       echo deep > ${deepDir}/file; echo deep > ${deepDir}/other
       ln -s ${t}/secret.txt ${t}/link
       ln ${t}/secret.txt ${t}/hard
@@ -168,7 +172,9 @@ function writePolicy(k: KernelPrograms): { file: Trie; exec: Trie; source: Trie;
     .rule(`${t}/secretdir`, 'subtree', 'read', 'deny')
     .rule(`${t}/audited.txt`, 'exact', 'read', 'audit')
     .rule(`${deepDir}/file`, 'exact', 'read', 'deny')
-    .rule(`${longDir}/secret.txt`, 'exact', 'read', 'deny');
+    .rule(`${longDir}/secret.txt`, 'exact', 'read', 'deny')
+    .rule(`${edgeShort}/secret.txt`, 'exact', 'read', 'deny')
+    .rule(`${edgeLong}/secret.txt`, 'exact', 'read', 'deny');
   const exec = new Trie(ids).rule(`${t}/bin/denied`, 'exact', 'read', 'deny').rule(`${t}/bin/sh2`, 'exact', 'read', 'deny');
   // For a deny posture: only what is under /usr/bin may run.
   const usrBinOnly = new Trie(ids).rule('/usr/bin', 'subtree', 'read', 'allow');
@@ -249,6 +255,10 @@ async function phaseMain(): Promise<Record<string, unknown>> {
   probe('file.c1.deepOther', 'c1', 'open', `${deepDir}/other`, 'r');
   probe('file.c1.longName', 'c1', 'open', `${longDir}/secret.txt`, 'r');
   probe('file.c1.longNamePlain', 'c1', 'open', `${longDir}/plain.txt`, 'r');
+  probe('file.c1.edgeShort', 'c1', 'open', `${edgeShort}/secret.txt`, 'r');
+  probe('file.c1.edgeShortPlain', 'c1', 'open', `${edgeShort}/plain.txt`, 'r');
+  probe('file.c1.edgeLong', 'c1', 'open', `${edgeLong}/secret.txt`, 'r');
+  probe('file.c1.edgeLongPlain', 'c1', 'open', `${edgeLong}/plain.txt`, 'r');
   probeIn(`${t}/toodeep`, 'file.c1.tooDeep', 'c1', 'deep', '2060', 'f', 'r');
   shellProbe('file.c1.sourceCat', 'c1', `cat ${t}/fs.txt`);
   probe('file.c1.sourceProbe', 'c1', 'open', `${t}/fs.txt`, 'r');
