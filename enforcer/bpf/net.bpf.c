@@ -26,13 +26,14 @@ struct sabpf_sockaddr {
 };
 
 /*
- * Reads the sockaddr of a connect or bind. Returns -1 for what the kernel
- * itself rejects or that carries no address (AF_UNSPEC connect disconnects):
- * those are allowed. bind(AF_UNSPEC) on an IPv4 socket binds INADDR_ANY like
- * AF_INET does, so it is read as AF_INET.
+ * Reads the sockaddr of a connect, bind or send. Returns -1 for what the
+ * kernel itself rejects or that carries no address (AF_UNSPEC connect
+ * disconnects): those are allowed. On an IPv4 socket, bind(2) and UDP sends
+ * take an AF_UNSPEC address as AF_INET (INADDR_ANY, or the address given),
+ * so unspec_is_inet reads it as AF_INET then.
  */
 static __always_inline int sabpf_read_sockaddr(struct sockaddr *address, int addrlen,
-					       __u16 sk_family, __u32 op,
+					       __u16 sk_family, int unspec_is_inet,
 					       struct sabpf_sockaddr *out)
 {
 	struct sockaddr_in6 sin6 = {};
@@ -40,7 +41,7 @@ static __always_inline int sabpf_read_sockaddr(struct sockaddr *address, int add
 	__u16 family = 0;
 
 	bpf_probe_read_kernel(&family, sizeof(family), &address->sa_family);
-	if (family == 0 && op == SABPF_NET_BIND && sk_family == AF_INET)
+	if (family == 0 && unspec_is_inet && sk_family == AF_INET)
 		family = AF_INET;
 
 	/* The kernel copied the sockaddr into a sockaddr_storage: reads stay inside it. */
@@ -160,7 +161,8 @@ static __always_inline int sabpf_check_addr(struct socket *sock, struct sockaddr
 		proto = IPPROTO_TCP;
 	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
 		return SABPF_ALLOW;
-	if (sabpf_read_sockaddr(address, addrlen, sk_family, op, &a) < 0)
+	if (sabpf_read_sockaddr(address, addrlen, sk_family,
+				op == SABPF_NET_BIND || hook == SABPF_HOOK_SOCKET_SENDMSG, &a) < 0)
 		return SABPF_ALLOW;
 
 	/* Longest prefix for the address, then its port blocks. */

@@ -321,6 +321,7 @@ describe('BPF LSM hooks and the native addon in a VM', function () {
     });
     it('denies a UDP sendto to a denied address and port', () => {
       denied('main', 'net.c1.sendtoDenied');
+      denied('main', 'net.c1.sendtoUnspecDenied');
       succeeded('main', 'net.c1.sendtoAllowed');
       succeeded('main', 'net.outside.sendtoDenied');
     });
@@ -508,6 +509,7 @@ describe('BPF LSM hooks and the native addon in a VM', function () {
       });
       it('denies a UDP sendto and a TCP Fast Open send to denied ports', () => {
         denied(L, 'legacy.l1.sendtoDenied');
+        denied(L, 'legacy.l1.sendtoUnspecDenied');
         denied(L, 'legacy.l1.tfoDenied');
       });
       it('records the connect denial', () =>

@@ -313,6 +313,7 @@ async function phaseMain(): Promise<Record<string, unknown>> {
   probe('net.c1.mptcpAllowed', 'c1', 'connect', '127.0.0.1', '8080', 'mptcp');
   probe('net.c1.sendtoDenied', 'c1', 'sendto', '127.0.0.1', '9998');
   probe('net.c1.sendtoAllowed', 'c1', 'sendto', '127.0.0.1', '9997');
+  probe('net.c1.sendtoUnspecDenied', 'c1', 'sendto-unspec', '127.0.0.1', '9998');
   probe('net.c1.tfoDenied', 'c1', 'tfo', '127.0.0.1', '9999');
   probe('net.c1.tfoAllowed', 'c1', 'tfo', '127.0.0.1', '8080');
   probe('net.outside.sendtoDenied', undefined, 'sendto', '127.0.0.1', '9998');
@@ -495,6 +496,7 @@ async function phaseLegacy(mode: 'auto' | 'legacy'): Promise<Record<string, unkn
   probe('legacy.l1.connectDenied', 'l1', 'connect', '127.0.0.1', '9999', 'tcp');
   probe('legacy.l1.connectMappedDenied', 'l1', 'connect', '::ffff:127.0.0.1', '9999', 'tcp');
   probe('legacy.l1.sendtoDenied', 'l1', 'sendto', '127.0.0.1', '9998');
+  probe('legacy.l1.sendtoUnspecDenied', 'l1', 'sendto-unspec', '127.0.0.1', '9998');
   probe('legacy.l1.tfoDenied', 'l1', 'tfo', '127.0.0.1', '9999');
   probe('legacy.l1.bindDenied', 'l1', 'bind', '0.0.0.0', '5353', 'udp');
   probe('legacy.l1.bindAllowed', 'l1', 'bind', '0.0.0.0', '5354', 'udp');

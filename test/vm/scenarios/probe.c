@@ -16,6 +16,7 @@
  *     connect ADDR PORT tcp|udp|mptcp  connect(2); ADDR is IPv4 or IPv6 (may be mapped)
  *     bind ADDR PORT tcp|udp    bind(2)
  *     sendto ADDR PORT          sendto(2) of one byte from an unconnected UDP socket
+ *     sendto-unspec ADDR PORT   the same from an IPv4 socket, with the address's family AF_UNSPEC
  *     tfo ADDR PORT             sendto(2) of one byte with MSG_FASTOPEN from a new TCP socket
  *     chroot DIR PATH r|w|rw    chroot(2) to DIR, then open(2) PATH inside it
  *     raw4 | raw6 | packet      socket(2) of a raw IPv4/IPv6 or packet socket
@@ -96,6 +97,11 @@ static int net(const char *op, const char *addr, const char *port, const char *p
 		return report(fd);
 	if (!strcmp(op, "connect"))
 		return report(connect(fd, (struct sockaddr *)&ss, len));
+	if (!strcmp(op, "sendto-unspec")) {
+		/* udp_sendmsg takes AF_UNSPEC as AF_INET on an IPv4 socket. */
+		((struct sockaddr_in *)&ss)->sin_family = AF_UNSPEC;
+		return report(sendto(fd, "x", 1, 0, (struct sockaddr *)&ss, len) < 0 ? -1 : 0);
+	}
 	if (!strcmp(op, "sendto") || !strcmp(op, "tfo"))
 		return report(sendto(fd, "x", 1, !strcmp(op, "tfo") ? MSG_FASTOPEN : 0, (struct sockaddr *)&ss, len) < 0 ? -1 : 0);
 	return report(bind(fd, (struct sockaddr *)&ss, len));
@@ -156,7 +162,7 @@ int main(int argc, char **argv)
 		execv(argv[2], &argv[2]);
 		return report(-1);
 	}
-	if (!strcmp(op, "sendto") && argc == 4)
+	if ((!strcmp(op, "sendto") || !strcmp(op, "sendto-unspec")) && argc == 4)
 		return net(op, argv[2], argv[3], "udp");
 	if (!strcmp(op, "tfo") && argc == 4)
 		return net(op, argv[2], argv[3], "tcp");
