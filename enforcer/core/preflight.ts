@@ -5,6 +5,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { release } from 'node:os';
 
+import { objectVariant, type ObjectVariant } from '../kernel/programs.js';
+
 export interface PreflightResult {
   ok: boolean;
   /** One line per missing feature: what is missing and how to fix it. */
@@ -12,8 +14,8 @@ export interface PreflightResult {
   kernelRelease: string;
   /** cgroup: BPF_LSM_CGROUP (6.0+); global: lsm/ programs with a per-cgroup lookup (5.8 to 5.19). */
   mode: 'cgroup' | 'global';
-  /** The object auto mode loads: cgroup (6.0+), global (5.17+, bpf_loop) or legacy (5.8 to 5.16). */
-  object: 'cgroup' | 'global' | 'legacy';
+  /** The object auto mode loads: cgroup (6.0+), global (5.17+, bpf_loop) or legacy (5.8 to 5.16); undefined before 5.8. */
+  object: ObjectVariant | undefined;
 }
 
 export interface PreflightPaths {
@@ -69,7 +71,6 @@ export function preflight(kernelRelease: string = release(), paths: PreflightPat
     problems.push('bpffs is not mounted at /sys/fs/bpf, so programs cannot be pinned; mount it with "mount -t bpf bpf /sys/fs/bpf"');
   }
 
-  const mode = atLeast(6, 0) ? 'cgroup' : 'global';
-  const object = mode === 'cgroup' ? 'cgroup' : atLeast(5, 17) ? 'global' : 'legacy';
-  return { ok: problems.length === 0, problems, kernelRelease, mode, object };
+  const object = atLeast(5, 8) ? objectVariant('auto', kernelRelease) : undefined;
+  return { ok: problems.length === 0, problems, kernelRelease, mode: atLeast(6, 0) ? 'cgroup' : 'global', object };
 }

@@ -427,9 +427,11 @@ async function phaseGlobal(): Promise<Record<string, unknown>> {
   return result;
 }
 
-/** A cgroup 20 levels below parent: deeper than the 16 ancestor levels searched upward. */
+/** Creates a cgroup 20 levels below parent, deeper than the 16 ancestor levels searched upward, and returns its name. */
 function makeNestedCgroup(parent: string): string {
-  return makeCgroup(`${parent}/${Array.from({ length: 20 }, (_, i) => `n${i}`).join('/')}`).slice(cgRoot.length + 1);
+  const name = `${parent}/${Array.from({ length: 20 }, (_, i) => `n${i}`).join('/')}`;
+  makeCgroup(name);
+  return name;
 }
 
 /**
