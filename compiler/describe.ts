@@ -65,7 +65,7 @@ export function describeProgram(program: CompiledProgram, options: { tables: boo
           ? 'sources'
           : (sourceTableOf.get(rootId) ?? '?');
   const rootOf = new Map<number, number>();
-  // Ids grow depth first, so in id order every parent comes before its children, whichever map holds them.
+  // Ids grow depth first, so in id order every parent comes before its children, whichever map contains them.
   const allNodes = [...program.nodes, ...program.longNodes].sort((a, b) => a.value.readUInt32LE(0) - b.value.readUInt32LE(0));
   for (const entry of allNodes) {
     const key = decodeNodeKey(entry.key);

@@ -172,7 +172,7 @@ export function decodeConfig(buffer: Buffer): Config {
   };
 }
 
-/** The map whose key fits a component of this many UTF-8 bytes. */
+/** Returns the map whose key fits a component of this many UTF-8 bytes. */
 export function nodeMapOf(nameBytes: number): 'sabpf_nodes' | 'sabpf_long_nodes' {
   return nameBytes < SHORT_NAME_BYTES ? 'sabpf_nodes' : 'sabpf_long_nodes';
 }

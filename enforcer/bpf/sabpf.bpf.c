@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0)
 /*
  * The one sabpf object: every hook family in one ELF so that all programs
- * share one set of maps without cross-object pinning rules. Built three
- * times by the Makefile: sabpf.bpf.o (lsm_cgroup, kernel 6.0+),
- * sabpf-global.bpf.o (-DSABPF_GLOBAL: lsm, 5.17+, for kernels without
- * BPF_LSM_CGROUP) and sabpf-legacy.bpf.o (-DSABPF_GLOBAL -DSABPF_LEGACY:
- * lsm, 5.8+, without bpf_loop; see loop.h).
+ * share one set of maps without cross-object pinning rules. The Makefile
+ * builds it three times:
+ *   sabpf.bpf.o         lsm_cgroup, kernel 6.0+
+ *   sabpf-global.bpf.o  -DSABPF_GLOBAL: lsm, 5.17+, for kernels without BPF_LSM_CGROUP
+ *   sabpf-legacy.bpf.o  -DSABPF_GLOBAL -DSABPF_LEGACY: lsm, 5.8+, without bpf_loop (loop.h)
  */
 #include "file.bpf.c"
 #include "link.bpf.c"

@@ -19,9 +19,9 @@ export type AttachMode = 'cgroup' | 'global';
 
 /**
  * Builds of the BPF object (enforcer/bpf/Makefile). cgroup and global need
- * bpf_loop (5.17+). legacy is the global build without it, for 5.8 to 5.16,
- * and walks paths of up to 64 components; deeper ones are decided by
- * posture and counted, like any truncated path.
+ * bpf_loop (5.17+). legacy is the global build without it, for 5.8 to 5.16.
+ * It walks paths of up to 64 components, and deeper ones are decided by
+ * posture and counted like any truncated path.
  */
 export type ObjectVariant = 'cgroup' | 'global' | 'legacy';
 
@@ -472,9 +472,9 @@ export function checkNoOtherVariant(pinRoot: string, variant: ObjectVariant): vo
   const attached = readdirSync(linksDir).filter((name) => readdirSync(join(linksDir, name)).length > 0);
   const others = attached.filter((name) => (variant === 'cgroup' ? !/^\d+$/u.test(name) : name !== variant));
   if (others.length === 0) return;
-  const what = others.map((name) => (/^\d+$/u.test(name) ? `cgroup links of cgroup ${name}` : `${name} links`)).join(', ');
+  const leftovers = others.map((name) => (/^\d+$/u.test(name) ? `cgroup links of cgroup ${name}` : `${name} links`)).join(', ');
   throw new Error(
-    `failed to load the ${variant} programs: ${what} from an earlier run are still attached under ${pinRoot}; run sabpf enforce --unload first, then start again`,
+    `failed to load the ${variant} programs: ${leftovers} from an earlier run are still attached under ${pinRoot}; run sabpf enforce --unload first, then start again`,
   );
 }
 

@@ -435,9 +435,9 @@ function makeNestedCgroup(parent: string): string {
 }
 
 /**
- * The legacy object: global attach on a 5.8 to 5.16 kernel in auto mode, or
- * forced with mode 'legacy'. l1 enforces policy 0, l2 is the same policy in
- * audit mode, and the cgroups below l1 must find l1's config.
+ * Runs the legacy object: global attach on a 5.8 to 5.16 kernel in auto
+ * mode, or forced with mode 'legacy'. l1 enforces policy 0, l2 is the same
+ * policy in audit mode, and the cgroups below l1 must find l1's config.
  */
 async function phaseLegacy(mode: 'auto' | 'legacy'): Promise<Record<string, unknown>> {
   setupFiles();
