@@ -15,9 +15,9 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 
-import { ConfigFlag, Hook, encodeConfig, type Config } from '../../compiler/layout.js';
+import { ConfigFlag, Hook, type Config } from '../../compiler/layout.js';
 import { cgroupId, removePins } from '../../enforcer/kernel/index.js';
-import { Ids, Trie } from '../../test/vm/scenarios/entries.js';
+import { Ids, Trie, configWith } from '../../test/vm/scenarios/entries.js';
 import { loadObject, mapFd, type BenchObject } from './objects.js';
 import { setConfig } from './rules.js';
 import { nsPerRun, runStats, setBpfStats } from './stats.js';
@@ -38,22 +38,8 @@ const PATHS: Record<string, string> = {
   depth23: `${deepDir}/f`,
 };
 
-function config(partial: Partial<Config>): Buffer {
-  return encodeConfig({
-    slot: 0,
-    hooks: Hook.fileOpen,
-    enforce: 1,
-    policyCount: 1,
-    fileRoot: 0,
-    execRoot: 0,
-    sourceRoot: 0,
-    flags: 0,
-    postureDeny: [0, 0, 0],
-    postureAudit: [0, 0, 0],
-    rawSocket: { deny: 0, audit: 0, allow: 0 },
-    packetSocket: { deny: 0, audit: 0, allow: 0 },
-    ...partial,
-  });
+function config(fields: Partial<Config>): Buffer {
+  return configWith({ hooks: Hook.fileOpen, ...fields });
 }
 
 interface Setup {

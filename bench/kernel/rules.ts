@@ -1,7 +1,7 @@
 // Policies of the kernel benchmark: one per rule count, each in its own slot,
 // so switching the confined cgroup between them is one config write.
-import { Hook, IpProto, NetOp, encodeConfig } from '../../compiler/layout.js';
-import { Ids, Trie, netEntries, type NetRule } from '../../test/vm/scenarios/entries.js';
+import { IpProto, NetOp } from '../../compiler/layout.js';
+import { Ids, Trie, configWith, netEntries, type NetRule } from '../../test/vm/scenarios/entries.js';
 import { mapFd, type BenchObject } from './objects.js';
 
 export const BENCH_TARGET = '/tmp/bench/target';
@@ -37,22 +37,8 @@ export function writeRules(o: BenchObject, slot: number, count: number): Buffer 
   writeBatch(o, 'sabpf_net_prefixes', prefixes);
   writeBatch(o, 'sabpf_ports', ports);
 
-  // Every hook bit: a build that lacks a hook ignores its bit.
-  const hooks = Object.values(Hook).reduce((all, bit) => all | bit, 0);
-  return encodeConfig({
-    slot,
-    hooks,
-    enforce: 1,
-    policyCount: 1,
-    fileRoot: file.root,
-    execRoot: exec.root,
-    sourceRoot: 0,
-    flags: 0,
-    postureDeny: [0, 0, 0],
-    postureAudit: [0, 0, 0],
-    rawSocket: { deny: 0, audit: 0, allow: 0 },
-    packetSocket: { deny: 0, audit: 0, allow: 0 },
-  });
+  // Every hook bit (the default): a build that lacks a hook ignores its bit.
+  return configWith({ slot, fileRoot: file.root, execRoot: exec.root });
 }
 
 /** Points a cgroup at a config (cgroup id -> struct sabpf_config). */

@@ -8,6 +8,7 @@
 #define SABPF_CHECK_PATH_H
 
 #include "event.h"
+#include "dir_cache.h"
 
 /*
  * ORs in the rules that fromSource policies give the acting executable. The
@@ -65,6 +66,7 @@ struct sabpf_path_check {
 	__u32 table;	   /* enum sabpf_table, for fromSource roots */
 	__u32 root;	   /* root node id of the trie */
 	__u32 source_flag; /* SABPF_CONFIG_HAS_*_SOURCES that enables fromSource */
+	__u32 cacheable;   /* the target's directory state may be cached (dir_cache.h) */
 };
 
 #define SABPF_READ (1 << SABPF_ACCESS_READ)
@@ -86,8 +88,40 @@ static __always_inline int sabpf_nothing_to_decide(const struct sabpf_config *cf
 }
 
 /*
- * Walks {dentry, mnt} into the target stack, gathers its rules into the
- * target match, and decides the accesses asked for (SABPF_READ,
+ * Gathers the rules for {dentry, mnt} into the target match: from its
+ * directory's cached state, or by walking the path into the target stack
+ * and looking it up (caching the directory's state on the way). After a
+ * cache hit the target stack is not filled (run->walk[...].ready is 0).
+ */
+static __always_inline void sabpf_target_rules(const struct sabpf_config *cfg,
+					       struct sabpf_run *run, struct dentry *dentry,
+					       struct vfsmount *mnt, const struct sabpf_path_check *c)
+{
+#if SABPF_DIR_CACHE
+	struct sabpf_dir_probe probe = {};
+
+	/* fromSource rules need the walked path itself. */
+	if (c->cacheable && c->root && !(cfg->flags & c->source_flag))
+		sabpf_dir_probe(dentry, mnt, &probe);
+	if (sabpf_dir_lookup(run, cfg, c->table, c->root, dentry, mnt, &probe))
+		return;
+	run->dir_wanted = probe.inode != 0;
+	run->dir_ready = 0;
+#endif
+
+	/* The path as the task sees it, up to the top of its mount tree. */
+	SABPF_WALK(run, SABPF_STACK_TARGET, dentry, mnt);
+	SABPF_LOOKUP(run, cfg->slot, c->root, SABPF_STACK_TARGET, SABPF_MATCH_TARGET);
+
+#if SABPF_DIR_CACHE
+	run->dir_wanted = 0;
+	sabpf_dir_fill(run, cfg, c->table, c->root, mnt, &probe);
+#endif
+}
+
+/*
+ * Gathers the rules for {dentry, mnt} into the target match (with the
+ * fromSource rules of the acting executable), and decides the accesses asked for (SABPF_READ,
  * SABPF_WRITE): the stronger decision wins, read first on a tie.
  */
 static __always_inline struct sabpf_outcome sabpf_decide_path(const struct sabpf_config *cfg,
@@ -103,11 +137,8 @@ static __always_inline struct sabpf_outcome sabpf_decide_path(const struct sabpf
 	/* A second path of one run (a link's) starts from no rules again. */
 	__builtin_memset(match, 0, sizeof(*match));
 
-	/* The path as the task sees it, up to its root directory. */
-	SABPF_WALK(run, SABPF_STACK_TARGET, dentry, mnt);
-
 	/* Rules for the path in the container's trie. */
-	SABPF_LOOKUP(run, cfg->slot, c->root, SABPF_STACK_TARGET, SABPF_MATCH_TARGET);
+	sabpf_target_rules(cfg, run, dentry, mnt, c);
 
 	/* Rules that apply only when a given executable acts. */
 	if (cfg->flags & c->source_flag)
@@ -167,8 +198,12 @@ static __always_inline int sabpf_check_path(const struct sabpf_config *cfg, stru
 
 	/* A path too deep to look up was decided by posture alone: record it too. */
 	sabpf_mark_truncated(run, &o);
-	if (o.kind != SABPF_OUTCOME_ALLOW || (o.flags & SABPF_EVENT_TRUNCATED))
+	if (o.kind != SABPF_OUTCOME_ALLOW || (o.flags & SABPF_EVENT_TRUNCATED)) {
+		/* A cache hit decided without the path: walk it for the record. */
+		if (!run->walk[SABPF_STACK_TARGET].ready)
+			SABPF_WALK(run, SABPF_STACK_TARGET, dentry, mnt);
 		sabpf_path_event(run, c->hook, &o);
+	}
 	return sabpf_verdict_of(&o);
 }
 

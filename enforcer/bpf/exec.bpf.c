@@ -18,6 +18,7 @@ int BPF_PROG(sabpf_bprm_check_security, struct linux_binprm *bprm)
 		.section = SABPF_SECTION_EXEC,
 		.table = SABPF_TABLE_EXEC,
 		.source_flag = SABPF_CONFIG_HAS_EXEC_SOURCES,
+		.cacheable = 1,
 	};
 	struct sabpf_config *cfg;
 	struct file *file;

@@ -13,6 +13,7 @@ int BPF_PROG(sabpf_file_open, struct file *file)
 		.section = SABPF_SECTION_FILE,
 		.table = SABPF_TABLE_FILE,
 		.source_flag = SABPF_CONFIG_HAS_FILE_SOURCES,
+		.cacheable = 1,
 	};
 	struct sabpf_config *cfg;
 	__u32 accesses = 0;

@@ -111,6 +111,19 @@ struct {
 } sabpf_events SEC(".maps");
 
 /*
+ * Key: 0. Value: the policy epoch. The enforcer bumps it before it points a
+ * container's config at a slot, so state cached for an earlier program that
+ * used the same slot number is never taken for the new one (dir_cache.h).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sabpf_epoch SEC(".maps");
+
+/*
  * Scratch space, per CPU, for one program run. Programs run with migration
  * disabled, the hooks run in process context, and the trampoline never runs
  * a program nested in itself on one CPU. On a kernel that only preempts at
@@ -153,6 +166,7 @@ struct sabpf_walk {
 	__u32 truncated; /* more than SABPF_MAX_DEPTH components: unusable */
 	__u32 ready;	 /* depth and stack hold this walk (walks are lazy) */
 	__u32 done;	 /* the walk reached a root */
+	__u32 detached;	 /* it passed the root of a disconnected tree */
 };
 
 /* Masks that a trie lookup gathered, per access. */
@@ -191,6 +205,15 @@ struct sabpf_run {
 	__u32 lookup_parent;
 	/* CHILDREN masks of that directory: they apply to its direct entries. */
 	struct sabpf_verdict children[SABPF_ACCESSES];
+
+	/*
+	 * The target's directory as the lookup passed it (dir_cache.h): filled
+	 * when dir_wanted is set, and complete when dir_ready is.
+	 */
+	__u32 dir_wanted, dir_ready;
+	__u32 dir_node; /* the directory's node id; 0: a component above it had none */
+	struct sabpf_verdict dir_acc[SABPF_ACCESSES];
+	struct sabpf_verdict dir_children[SABPF_ACCESSES];
 
 	/* Spelling a path for an event: bytes written so far. */
 	__u32 spell_off;

@@ -177,8 +177,10 @@ SABPF_STEP sabpf_walk_step(__u32 i, void *data)
 		w->done = 1;
 		return 1;
 	}
-	if (f.parent == run->dentry)
+	if (f.parent == run->dentry) {
+		w->detached = 1;
 		return sabpf_cross_mount(run, w);
+	}
 
 	/* A component: keep its name, unless the path is deeper than the stack. */
 	depth = w->depth;
@@ -212,6 +214,7 @@ static __noinline int sabpf_walk(struct sabpf_run *run, __u32 stack, struct dent
 	w->depth = 0;
 	w->truncated = 0;
 	w->done = 0;
+	w->detached = 0;
 	w->ready = 1;
 	ctx.walk = w;
 	ctx.stack = bpf_map_lookup_elem(&sabpf_path_stacks, &index);
@@ -311,6 +314,48 @@ static __always_inline struct sabpf_node *sabpf_find_component(struct sabpf_key_
 	return bpf_map_lookup_elem(&sabpf_long_nodes, &k->key);
 }
 
+/*
+ * The last component of a path, with node its trie node or NULL: "dir/<any>"
+ * (the directory's children rules) covers it either way, and a node adds
+ * its subtree and exact rules.
+ */
+static __always_inline void sabpf_match_leaf(struct sabpf_match *m, const struct sabpf_node *node,
+					     const struct sabpf_verdict *children)
+{
+	int a;
+
+	for (a = 0; a < SABPF_ACCESSES; a++)
+		sabpf_or(&m->acc[a], &children[a]);
+	if (!node)
+		return;
+	for (a = 0; a < SABPF_ACCESSES; a++) {
+		sabpf_or(&m->acc[a], &node->rules[SABPF_SCOPE_SUBTREE][a]);
+		sabpf_or(&m->acc[a], &node->rules[SABPF_SCOPE_EXACT][a]);
+	}
+	m->exact = 1;
+	m->source_id = node->source_id;
+}
+
+/*
+ * Keeps what the lookup knows once it has passed the leaf's directory:
+ * the masks so far, that directory's children rules and its node (0 when
+ * a component above it had no node, which ends the lookup there). The
+ * directory cache (dir_cache.h) stores it.
+ */
+static __always_inline void sabpf_keep_dir(struct sabpf_run *run, const struct sabpf_match *m,
+					   __u32 node)
+{
+#ifdef SABPF_LEGACY
+	return; /* no cache there, and the 5.10 verifier is near its limit */
+#endif
+	if (!run->dir_wanted)
+		return;
+	__builtin_memcpy(run->dir_acc, m->acc, sizeof(run->dir_acc));
+	__builtin_memcpy(run->dir_children, run->children, sizeof(run->dir_children));
+	run->dir_node = node;
+	run->dir_ready = 1;
+}
+
 /* One component, root first: gather its masks or stop at the first miss. */
 SABPF_STEP sabpf_lookup_step(__u32 i, void *data)
 {
@@ -325,12 +370,14 @@ SABPF_STEP sabpf_lookup_step(__u32 i, void *data)
 	last = i + 1 == depth;
 	node = sabpf_find_component(c->key, run->lookup_parent, (const char *)c->stack->name[index],
 				    c->stack->len[index]);
+	if (last) {
+		sabpf_match_leaf(m, node, run->children);
+		return 1;
+	}
 
-	/* A miss ends the walk, but "dir/<any>" still covers a last component with no node. */
+	/* A miss above the last component ends the lookup: nothing below has rules. */
 	if (!node) {
-		if (last)
-			for (a = 0; a < SABPF_ACCESSES; a++)
-				sabpf_or(&m->acc[a], &run->children[a]);
+		sabpf_keep_dir(run, m, 0);
 		return 1;
 	}
 
@@ -338,21 +385,12 @@ SABPF_STEP sabpf_lookup_step(__u32 i, void *data)
 	for (a = 0; a < SABPF_ACCESSES; a++)
 		sabpf_or(&m->acc[a], &node->rules[SABPF_SCOPE_SUBTREE][a]);
 
-	/* The final node: its exact rules and its directory's children rules. */
-	if (last) {
-		for (a = 0; a < SABPF_ACCESSES; a++) {
-			sabpf_or(&m->acc[a], &node->rules[SABPF_SCOPE_EXACT][a]);
-			sabpf_or(&m->acc[a], &run->children[a]);
-		}
-		m->exact = 1;
-		m->source_id = node->source_id;
-		return 1;
-	}
-
 	/* Descend: this node becomes the directory of the next component. */
 	for (a = 0; a < SABPF_ACCESSES; a++)
 		run->children[a] = node->rules[SABPF_SCOPE_CHILDREN][a];
 	run->lookup_parent = node->id;
+	if (i + 2 == depth)
+		sabpf_keep_dir(run, m, node->id);
 	return 0;
 }
 SABPF_STEP_GUARD(sabpf_lookup_step)
@@ -406,6 +444,10 @@ static __noinline int sabpf_lookup_path(struct sabpf_run *run, __u32 slot, __u32
 		}
 		return 0;
 	}
+
+	/* A path of one component lies in the root directory. */
+	if (w->depth == 1)
+		sabpf_keep_dir(run, m, root);
 
 	key_index = SABPF_KEY_COMPONENT;
 	ctx.key = bpf_map_lookup_elem(&sabpf_key_scratches, &key_index);

@@ -56,6 +56,7 @@ export const MAP_NAMES = [
   'sabpf_ports',
   'sabpf_counters',
   'sabpf_events',
+  'sabpf_epoch',
 ] as const;
 export type MapName = (typeof MAP_NAMES)[number];
 
@@ -313,8 +314,19 @@ export class KernelPrograms {
     return this.addon.mapKeys(this.map(map));
   }
 
-  /** Writes a container's config (cgroup id -> struct sabpf_config). */
+  /**
+   * Writes a container's config (cgroup id -> struct sabpf_config). The
+   * policy epoch goes up first: the programs cache directory state per slot,
+   * and a slot number may come back after a restart, so state cached before
+   * this write must not be taken for the program the config now names.
+   */
   setConfig(id: bigint, config: Buffer): void {
+    const key = Buffer.alloc(4);
+    const epoch = this.lookupElem('sabpf_epoch', key);
+    if (epoch === null) throw new Error('failed to read map sabpf_epoch: entry 0 is missing; rebuild enforcer/bpf');
+    const next = Buffer.alloc(8);
+    next.writeBigUInt64LE(epoch.readBigUInt64LE(0) + 1n);
+    this.updateElem('sabpf_epoch', key, next);
     this.updateElem('sabpf_configs', u64Key(id), config);
   }
 

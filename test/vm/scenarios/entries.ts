@@ -3,8 +3,10 @@
 // so a scenario states exactly which masks the kernel sees.
 import {
   Access,
+  Hook,
   Scope,
   emptyTrieNode,
+  encodeConfig,
   encodeNetKey,
   encodeNetPrefix,
   encodeNode,
@@ -12,6 +14,7 @@ import {
   nodeMapOf,
   encodePortKey,
   encodeVerdict,
+  type Config,
   type TrieNode,
   type Verdict,
 } from '../../../compiler/layout.js';
@@ -19,6 +22,30 @@ import {
 export type ScopeName = keyof typeof Scope;
 export type AccessName = keyof typeof Access;
 export type Action = keyof Verdict;
+
+const NO_VERDICT = { deny: 0, audit: 0, allow: 0 };
+
+/**
+ * Encodes a config of one policy in enforce mode, slot 0, every hook on, no
+ * tries, no postures and no socket rules, with the given fields replaced.
+ */
+export function configWith(fields: Partial<Config>): Buffer {
+  return encodeConfig({
+    slot: 0,
+    hooks: Object.values(Hook).reduce((all, bit) => all | bit, 0),
+    enforce: 1,
+    policyCount: 1,
+    fileRoot: 0,
+    execRoot: 0,
+    sourceRoot: 0,
+    flags: 0,
+    postureDeny: [0, 0, 0],
+    postureAudit: [0, 0, 0],
+    rawSocket: NO_VERDICT,
+    packetSocket: NO_VERDICT,
+    ...fields,
+  });
+}
 
 /** Allocator of trie and net node ids, from 1 (0 means "none" in the maps). */
 export class Ids {

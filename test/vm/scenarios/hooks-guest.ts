@@ -19,23 +19,19 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import {
   ConfigFlag,
-  Hook,
   IpProto,
   NetOp,
   Table,
-  encodeConfig,
   encodeSourceRootKey,
   encodeU32,
-  type Config,
 } from '../../../compiler/layout.js';
 import { cgroupId, loadPrograms, removePins, type KernelPrograms, type SabpfEvent } from '../../../enforcer/kernel/index.js';
-import { Ids, Trie, netEntries } from './entries.js';
+import { Ids, Trie, configWith, netEntries } from './entries.js';
 
 const probeBin = process.env['SABPF_PROBE'] ?? '';
 const cgRoot = '/sys/fs/cgroup/sabpf-test';
 const pinRoot = '/sys/fs/bpf/sabpf';
 const t = '/tmp/t';
-const allHooks = Object.values(Hook).reduce((all, bit) => all | bit, 0);
 
 interface Probe {
   rc: number | null;
@@ -101,24 +97,6 @@ function assignEvents(): void {
   for (const p of Object.values(probes)) {
     p.events = events.filter((e) => e.pid === p.pid).map(eventJson);
   }
-}
-
-function config(partial: Partial<Config>): Buffer {
-  return encodeConfig({
-    slot: 0,
-    hooks: allHooks,
-    enforce: 1,
-    policyCount: 1,
-    fileRoot: 0,
-    execRoot: 0,
-    sourceRoot: 0,
-    flags: 0,
-    postureDeny: [0, 0, 0],
-    postureAudit: [0, 0, 0],
-    rawSocket: { deny: 0, audit: 0, allow: 0 },
-    packetSocket: { deny: 0, audit: 0, allow: 0 },
-    ...partial,
-  });
 }
 
 function counters(k: KernelPrograms): Record<string, string> {
@@ -220,9 +198,9 @@ async function phaseMain(): Promise<Record<string, unknown>> {
   const c2 = makeCgroup('c2');
   const c3 = makeCgroup('c3');
   const c4 = makeCgroup('c4');
-  k.setConfig(cgroupId(c1), config({ ...rules, flags: ConfigFlag.hasFileSources, rawSocket: raw, packetSocket: raw }));
-  k.setConfig(cgroupId(c2), config({ ...rules, enforce: 0, rawSocket: raw }));
-  k.setConfig(cgroupId(c3), config({ execRoot: usrBinOnly.root, postureDeny: [0, 1, 0] }));
+  k.setConfig(cgroupId(c1), configWith({ ...rules, flags: ConfigFlag.hasFileSources, rawSocket: raw, packetSocket: raw }));
+  k.setConfig(cgroupId(c2), configWith({ ...rules, enforce: 0, rawSocket: raw }));
+  k.setConfig(cgroupId(c3), configWith({ execRoot: usrBinOnly.root, postureDeny: [0, 1, 0] }));
   const links = [c1, c2, c3, c4].map((cg) => k.attachContainer(cg));
 
   // A child cgroup of c1 (a container's own sub-cgroup) inherits c1's
@@ -400,7 +378,7 @@ async function phaseGlobal(): Promise<Record<string, unknown>> {
   const g1Nested = makeNestedCgroup('g1');
   k.setConfig(
     cgroupId(g1),
-    config({ fileRoot: file.root, execRoot: exec.root, sourceRoot: source.root, rawSocket: { deny: 1, audit: 0, allow: 0 } }),
+    configWith({ fileRoot: file.root, execRoot: exec.root, sourceRoot: source.root, rawSocket: { deny: 1, audit: 0, allow: 0 } }),
   );
   const links = k.attachGlobal();
 
@@ -454,8 +432,8 @@ async function phaseLegacy(mode: 'auto' | 'legacy'): Promise<Record<string, unkn
   const l2 = makeCgroup('l2');
   makeCgroup('l1/child');
   const nested = makeNestedCgroup('l1');
-  k.setConfig(cgroupId(l1), config({ ...rules, flags: ConfigFlag.hasFileSources, rawSocket: raw, packetSocket: raw }));
-  k.setConfig(cgroupId(l2), config({ ...rules, enforce: 0, rawSocket: raw }));
+  k.setConfig(cgroupId(l1), configWith({ ...rules, flags: ConfigFlag.hasFileSources, rawSocket: raw, packetSocket: raw }));
+  k.setConfig(cgroupId(l2), configWith({ ...rules, enforce: 0, rawSocket: raw }));
   const links = k.attachGlobal();
 
   const listener = createServer((socket) => socket.destroy());
@@ -546,7 +524,7 @@ async function phaseDrops(): Promise<Record<string, unknown>> {
   const k = loadPrograms({ mode: 'cgroup', pinRoot: dropPins, ringBufferBytes: 16384 });
   const { file } = writePolicy(k);
   const d1 = makeCgroup('d1');
-  k.setConfig(cgroupId(d1), config({ fileRoot: file.root }));
+  k.setConfig(cgroupId(d1), configWith({ fileRoot: file.root }));
   const links = k.attachContainer(d1);
   for (let i = 0; i < 5; i++) probe(`drops.d1.secret${i}`, 'd1', 'open', `${t}/secret.txt`, 'r');
   const counted = counters(k);

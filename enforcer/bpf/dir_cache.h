@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0) */
+/*
+ * A cache of what the trie lookup learned about a directory, so that opening
+ * another file in it costs one lookup (the file's name) instead of a walk to
+ * the top of the mount tree and one lookup per component.
+ *
+ * The state is kept in the directory's inode storage, one entry per table
+ * (file, exec). An entry is valid only while nothing it depends on can have
+ * changed:
+ *   - the directory's path: a dentry changes parent or name only under the
+ *     kernel's rename_lock, and a mount moves only under mount_lock. Both are
+ *     seqlocks whose counters every such writer bumps, and the entry keeps
+ *     the values read before its walk. d_path() validates paths the same way.
+ *   - which dentry and mount: the entry names the directory's dentry and
+ *     the mount it was walked on. A directory has one dentry, and the storage
+ *     dies with the inode, so a recycled address cannot revive an entry.
+ *   - the container's program: slot and trie root, and the policy epoch
+ *     (sabpf_epoch), which the enforcer bumps before every config write.
+ *   - age: at most SABPF_DIR_CACHE_TTL_JIFFIES, so that the 32-bit counters
+ *     cannot wrap back to a stored value while an entry lives.
+ *
+ * Entries are never written in place: a refill deletes the storage and
+ * creates it again with the whole new value, so a reader on another CPU reads
+ * either the old entry or the new one, never a mix.
+ *
+ * The legacy object (5.8 to 5.16) has no cache: it walks every path.
+ */
+#ifndef SABPF_DIR_CACHE_H
+#define SABPF_DIR_CACHE_H
+
+#include "decide.h"
+#include "path.h"
+
+#ifndef SABPF_LEGACY
+#define SABPF_DIR_CACHE 1
+
+/*
+ * Renames take rename_lock one at a time, node-wide, and each adds 2 to its
+ * counter: wrapping it takes 2^31 renames, minutes even at millions per
+ * second. Mounts are slower still. 2,500 jiffies are 10 s at HZ=250
+ * (Debian's), and 2.5 s to 25 s for HZ from 1000 to 100, all far from that.
+ * Age is counted in jiffies, a memory read: bpf_ktime_get_ns() reads the
+ * clock source, which on a VM without a stable TSC is an emulated HPET.
+ */
+#define SABPF_DIR_CACHE_TTL_JIFFIES 2500
+
+/* The state of one directory for one table. */
+struct sabpf_dir_entry {
+	__u64 dentry;	  /* the directory's dentry */
+	__u64 mnt;	  /* the mount its path was walked on */
+	__u64 epoch;	  /* sabpf_epoch when the entry was created */
+	__u64 created;	  /* bpf_jiffies64() when the entry was created */
+	__u32 rename_seq; /* rename_lock and mount_lock counters before the walk */
+	__u32 mount_seq;
+	__u32 slot;	  /* the container's program, and the root of the trie used */
+	__u32 root;
+	__u32 node;	  /* see sabpf_keep_dir in path.h */
+	__u32 valid;
+	struct sabpf_verdict acc[SABPF_ACCESSES];
+	struct sabpf_verdict children[SABPF_ACCESSES];
+};
+
+/* Value of sabpf_dir_cache: one entry per enum sabpf_table. */
+struct sabpf_dir_state {
+	struct sabpf_dir_entry table[2];
+};
+
+/* Not pinned: the state belongs to the object that made it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_INODE_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct sabpf_dir_state);
+} sabpf_dir_cache SEC(".maps");
+
+/* Key: 0. Value: a directory state being built (too large for the BPF stack). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sabpf_dir_state);
+} sabpf_dir_scratch SEC(".maps");
+
+/*
+ * Their addresses come from /proc/kallsyms. Weak: a kernel that does not
+ * list them (or hides addresses) runs without the cache.
+ */
+extern const void rename_lock __ksym __weak;
+extern const void mount_lock __ksym __weak;
+
+/* What a path check learned about the target's directory before its walk. */
+struct sabpf_dir_probe {
+	struct inode *inode; /* the directory's inode; NULL: do not cache */
+	__u64 dentry;
+	__u64 epoch;
+	__u64 now; /* bpf_jiffies64() */
+	__u32 rename_seq;
+	__u32 mount_seq;
+};
+
+/*
+ * Reads both counters and the time. Fails while a writer holds either lock
+ * (its counter is odd).
+ */
+static __always_inline int sabpf_path_seqs(struct sabpf_dir_probe *p)
+{
+	if (!&rename_lock || !&mount_lock)
+		return -1;
+	p->rename_seq = BPF_CORE_READ((seqlock_t *)&rename_lock, seqcount.seqcount.sequence);
+	p->mount_seq = BPF_CORE_READ((seqlock_t *)&mount_lock, seqcount.seqcount.sequence);
+	p->now = bpf_jiffies64();
+	return (p->rename_seq | p->mount_seq) & 1 ? -1 : 0;
+}
+
+/*
+ * Prepares a check of {dentry, mnt}: p->inode is set when the target's
+ * directory may be cached. Not for a mount root or a disconnected dentry,
+ * whose parent is not the directory the path goes through.
+ */
+static __always_inline void sabpf_dir_probe(struct dentry *dentry, struct vfsmount *mnt,
+					    struct sabpf_dir_probe *p)
+{
+	struct dentry *parent;
+	__u32 zero = 0;
+	__u64 *epoch;
+
+	p->inode = 0;
+	if (!dentry || !mnt)
+		return;
+	parent = dentry->d_parent;
+	if (!parent || parent == dentry || dentry == mnt->mnt_root)
+		return;
+	epoch = bpf_map_lookup_elem(&sabpf_epoch, &zero);
+	if (!epoch || sabpf_path_seqs(p) < 0)
+		return;
+	p->epoch = *epoch;
+	p->dentry = (__u64)parent;
+	p->inode = parent->d_inode;
+}
+
+/*
+ * Answers the target lookup from the directory's cached state: fills the
+ * target match and returns 1, or returns 0 when the state is missing or
+ * stale. The config must be read before this (see sabpf_epoch).
+ */
+static __always_inline int sabpf_dir_lookup(struct sabpf_run *run, const struct sabpf_config *cfg,
+					    __u32 table, __u32 root, struct dentry *dentry,
+					    struct vfsmount *mnt, const struct sabpf_dir_probe *p)
+{
+	struct sabpf_match *m = &run->match[SABPF_MATCH_TARGET];
+	__u32 key_index = SABPF_KEY_COMPONENT;
+	struct sabpf_key_scratch *k;
+	struct sabpf_dir_state *state;
+	struct sabpf_dir_entry *e;
+	struct sabpf_node *node;
+
+	if (!p->inode)
+		return 0;
+	state = bpf_inode_storage_get(&sabpf_dir_cache, p->inode, 0, 0);
+	if (!state)
+		return 0;
+	e = &state->table[sabpf_bit(table)];
+	if (!e->valid || e->dentry != p->dentry || e->mnt != (__u64)mnt || e->epoch != p->epoch ||
+	    e->rename_seq != p->rename_seq || e->mount_seq != p->mount_seq ||
+	    e->slot != cfg->slot || e->root != root || p->now - e->created > SABPF_DIR_CACHE_TTL_JIFFIES)
+		return 0;
+
+	/* The masks down to the directory; a lookup that ended above it is complete. */
+	__builtin_memcpy(m->acc, e->acc, sizeof(m->acc));
+	if (e->node) {
+		k = bpf_map_lookup_elem(&sabpf_key_scratches, &key_index);
+		if (!k)
+			return 0;
+		k->key.slot = cfg->slot;
+		node = sabpf_find_component(k, e->node, (const char *)dentry->d_name.name,
+					    dentry->d_name.len);
+		sabpf_match_leaf(m, node, e->children);
+	}
+	sabpf_count(SABPF_COUNTER_DIR_CACHE_HITS);
+	return 1;
+}
+
+/*
+ * Stores the directory state that the walk and lookup just computed, when
+ * the walk was whole: not truncated, not through a disconnected tree.
+ */
+static __always_inline void sabpf_dir_fill(struct sabpf_run *run, const struct sabpf_config *cfg,
+					   __u32 table, __u32 root, struct vfsmount *mnt,
+					   const struct sabpf_dir_probe *p)
+{
+	struct sabpf_walk *w = &run->walk[SABPF_STACK_TARGET];
+	struct sabpf_dir_state *old, *next;
+	struct sabpf_dir_entry *e;
+	__u32 zero = 0;
+
+	if (!p->inode || !run->dir_ready || !w->done || w->truncated || w->detached || !w->depth)
+		return;
+	next = bpf_map_lookup_elem(&sabpf_dir_scratch, &zero);
+	if (!next)
+		return;
+
+	/* Keep the other table's entry. */
+	old = bpf_inode_storage_get(&sabpf_dir_cache, p->inode, 0, 0);
+	if (old)
+		__builtin_memcpy(next, old, sizeof(*next));
+	else
+		__builtin_memset(next, 0, sizeof(*next));
+
+	e = &next->table[sabpf_bit(table)];
+	e->dentry = p->dentry;
+	e->mnt = (__u64)mnt;
+	e->epoch = p->epoch;
+	e->created = p->now;
+	e->rename_seq = p->rename_seq;
+	e->mount_seq = p->mount_seq;
+	e->slot = cfg->slot;
+	e->root = root;
+	e->node = run->dir_node;
+	e->valid = 1;
+	__builtin_memcpy(e->acc, run->dir_acc, sizeof(e->acc));
+	__builtin_memcpy(e->children, run->dir_children, sizeof(e->children));
+
+	/* Replace, never update in place (see the top of this file). */
+	if (old)
+		bpf_inode_storage_delete(&sabpf_dir_cache, p->inode);
+	if (bpf_inode_storage_get(&sabpf_dir_cache, p->inode, next,
+				  BPF_LOCAL_STORAGE_GET_F_CREATE))
+		sabpf_count(SABPF_COUNTER_DIR_CACHE_FILLS);
+}
+#else
+#define SABPF_DIR_CACHE 0
+#endif /* SABPF_LEGACY */
+
+#endif /* SABPF_DIR_CACHE_H */
