@@ -6,6 +6,8 @@
 //   b<N>         confined, policy of N rules (N = 10, 1,000, 10,000)
 //   before-b<N>  the same with the comparison build, when one is given
 //   c            an unconfined cgroup while the confined ones are attached
+//   e            with SABPF_BENCH_EMPTY=1: attached, with a config of no rules,
+//                so the programs return right after finding it
 // sabpf-bench-loop runs one operation in all slots in turn, a burst of about
 // a tenth of a second each, detaching the programs for a and a' and attaching
 // them for the others. Drift in the emulator's speed (other work on the host)
@@ -19,7 +21,8 @@
 // (measured seconds per operation), SABPF_BENCH_BURST_MS, SABPF_BENCH_ROUNDS,
 // SABPF_BENCH_STATS_SECONDS, SABPF_BENCH_OPS (comma list), SABPF_BENCH_OBJECT
 // (default enforcer/bpf/sabpf.bpf.o), SABPF_BENCH_COMPARE (another build's
-// sabpf.bpf.o, optional). Writes $SABPF_OUT/bench-kernel.json.
+// sabpf.bpf.o, optional), SABPF_BENCH_EMPTY (1 adds e). Writes
+// $SABPF_OUT/bench-kernel.json.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
@@ -27,6 +30,7 @@ import { join } from 'node:path';
 
 import { cgroupId, removePins } from '../../enforcer/kernel/index.js';
 import { loadObject, type BenchObject } from './objects.js';
+import { configWith } from '../../test/vm/scenarios/entries.js';
 import { BENCH_EXEC, BENCH_TARGET, BENCH_UDP_PORT, setConfig, writeRules } from './rules.js';
 import { nsPerRun, runStats, setBpfStats } from './stats.js';
 import { OPS, spread, type KernelBenchResult, type Op, type Spread } from './summary.js';
@@ -40,6 +44,7 @@ const statsSeconds = env('SABPF_BENCH_STATS_SECONDS', '3');
 const ops = env('SABPF_BENCH_OPS', OPS.join(',')).split(',') as Op[];
 const objectPath = env('SABPF_BENCH_OBJECT', 'enforcer/bpf/sabpf.bpf.o');
 const comparePath = process.env['SABPF_BENCH_COMPARE'];
+const withEmpty = process.env['SABPF_BENCH_EMPTY'] === '1';
 
 const cgRoot = '/sys/fs/cgroup/sabpf-bench';
 const pinRoot = '/sys/fs/bpf/sabpf-bench';
@@ -84,6 +89,12 @@ function setUpBuild(label: string, path: string, prefix: string): Build {
     // The config exists before any program is attached: one without it denies.
     setConfig(object, cgroupId(dir), writeRules(object, slot, count));
   });
+  if (withEmpty && prefix === '') {
+    const dir = `${cgRoot}/e`;
+    mkdirSync(dir, { recursive: true });
+    cgroups['e'] = dir;
+    setConfig(object, cgroupId(dir), configWith({ slot: ruleCounts.length }));
+  }
   return { object, pins, cgroups };
 }
 

@@ -3,7 +3,7 @@
 //
 //   npx tsc -p tsconfig.json && make build-bpf build-native
 //   node dist/bench/kernel/run.js [--seconds 60] [--burst-ms 100] [--rounds 10]
-//        [--stats-seconds 3] [--ops open,exec,connect] [--compare OLD/sabpf.bpf.o]
+//        [--stats-seconds 3] [--ops open,exec,connect] [--compare OLD/sabpf.bpf.o] [--empty]
 //   node dist/bench/kernel/run.js --breakdown [--compare OLD/sabpf.bpf.o]
 //
 // --seconds is the measured time per operation, shared by all configurations;
@@ -11,6 +11,9 @@
 // cycles are grouped into --rounds for the spread. --breakdown runs
 // breakdown.ts instead: file_open's run time by part of the check and path
 // depth.
+// --empty adds configuration e: the programs attached, and a config with no
+// rules, so they return right after finding it. e against a is what running
+// any program through the cgroup dispatch costs.
 // --compare loads a second build (say, the previous commit's object) into its
 // own cgroup in the same VM, so both builds are measured under the same
 // conditions, interleaved. Prints the guest's JSON, then tables of cost ratios
@@ -125,6 +128,7 @@ async function main(): Promise<number> {
       ops: { type: 'string', default: 'open,exec,connect' },
       compare: { type: 'string' },
       breakdown: { type: 'boolean', default: false },
+      empty: { type: 'boolean', default: false },
     },
   });
   const binDir = join(vmOutDir, 'bin');
@@ -147,6 +151,7 @@ async function main(): Promise<number> {
     `export SABPF_BENCH_LOOP=${loopBin} SABPF_BENCH_SECONDS=${values.seconds} SABPF_BENCH_ROUNDS=${values.rounds}`,
     `export SABPF_BENCH_BURST_MS=${values['burst-ms']} SABPF_BENCH_STATS_SECONDS=${values['stats-seconds']} SABPF_BENCH_OPS=${values.ops}`,
     ...(compare ? [`export SABPF_BENCH_COMPARE=${compare}`] : []),
+    ...(values.empty ? ['export SABPF_BENCH_EMPTY=1'] : []),
     'node dist/bench/kernel/guest.js >"$SABPF_OUT/bench.stdout" 2>"$SABPF_OUT/bench.stderr"',
   ].join('\n');
   const hostLoad = sampleHostLoad();

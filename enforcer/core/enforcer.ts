@@ -99,7 +99,7 @@ export class Enforcer implements DesiredStateSink {
   private nextSlot = 1;
   private subscription: EventSubscription | undefined;
   private counterTimer: NodeJS.Timeout | undefined;
-  private lastCounters = { eventsDropped: 0n, pathTruncated: 0n, noConfig: 0n };
+  private lastCounters = { eventsDropped: 0n, pathTruncated: 0n, noConfig: 0n, dirCacheHits: 0n, dirCacheFills: 0n };
   private readonly metrics: ReturnType<typeof createMetrics> | undefined;
   private readonly cgroupIdOf: (cgroupPath: string) => bigint;
   private readonly cgroupRoot: string;
@@ -487,7 +487,15 @@ export class Enforcer implements DesiredStateSink {
     const dropped = counters.eventsDropped - this.lastCounters.eventsDropped;
     const truncated = counters.pathTruncated - this.lastCounters.pathTruncated;
     const noConfig = counters.noConfig - this.lastCounters.noConfig;
-    this.lastCounters = { eventsDropped: counters.eventsDropped, pathTruncated: counters.pathTruncated, noConfig: counters.noConfig };
+    const cacheHits = counters.dirCacheHits - this.lastCounters.dirCacheHits;
+    const cacheFills = counters.dirCacheFills - this.lastCounters.dirCacheFills;
+    this.lastCounters = {
+      eventsDropped: counters.eventsDropped,
+      pathTruncated: counters.pathTruncated,
+      noConfig: counters.noConfig,
+      dirCacheHits: counters.dirCacheHits,
+      dirCacheFills: counters.dirCacheFills,
+    };
 
     if (dropped > 0n) {
       this.metrics?.kernelDropped.inc(Number(dropped));
@@ -496,6 +504,8 @@ export class Enforcer implements DesiredStateSink {
     }
     if (truncated > 0n) this.metrics?.pathTruncated.inc(Number(truncated));
     if (noConfig > 0n) this.metrics?.noConfig.inc(Number(noConfig));
+    if (cacheHits > 0n) this.metrics?.dirCacheHits.inc(Number(cacheHits));
+    if (cacheFills > 0n) this.metrics?.dirCacheFills.inc(Number(cacheFills));
   }
 }
 
@@ -543,6 +553,16 @@ function createMetrics(registry: Registry) {
     noConfig: new PromCounter({
       name: 'sabpf_kernel_no_config_total',
       help: 'Operations denied because an attached program found no config',
+      registers: [registry],
+    }),
+    dirCacheHits: new PromCounter({
+      name: 'sabpf_kernel_dir_cache_hits_total',
+      help: 'File and exec checks decided from the cached state of the directory',
+      registers: [registry],
+    }),
+    dirCacheFills: new PromCounter({
+      name: 'sabpf_kernel_dir_cache_fills_total',
+      help: 'Directory states cached after a full path walk',
       registers: [registry],
     }),
     unresolved: new PromCounter({

@@ -2,7 +2,7 @@
 // real implementation is KernelPrograms; unit tests of the core's logic use
 // an in-memory model, and the VM tests use the real kernel.
 
-import type { HookName } from '../../compiler/layout.js';
+import type { Counter, HookName } from '../../compiler/layout.js';
 import type { ContainerLinks, EventSubscription, MapName, SabpfEvent } from '../kernel/index.js';
 
 export interface KernelPort {
@@ -22,6 +22,6 @@ export interface KernelPort {
   detach(links: ContainerLinks): void;
   release(links: ContainerLinks): void;
   subscribe(onEvent: (event: SabpfEvent) => void, onError?: (err: Error) => void): EventSubscription;
-  counters(): Record<'eventsDropped' | 'pathTruncated' | 'noConfig' | 'denied' | 'audited', bigint>;
+  counters(): Record<keyof typeof Counter, bigint>;
   close(): void;
 }

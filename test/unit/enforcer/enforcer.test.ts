@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
+import { Registry } from 'prom-client';
 import { Enforcer } from '../../../enforcer/core/enforcer.js';
 import type { NodeContainer } from '../../../enforcer/core/types.js';
 import { policiesFrom, policyYaml } from '../helpers.js';
@@ -220,6 +221,22 @@ describe('Enforcer', () => {
       await enforcer.finishInitialSync();
       assert.ok(kernel.configOf(webId)!.readUInt32LE(0) > oldSlot);
       assert.equal(kernel.slotEntries(oldSlot), 0);
+    });
+  });
+
+  describe('when the kernel counters move', () => {
+    it('adds the directory cache counters to the metrics', async () => {
+      const kernel = new FakeKernel();
+      const registry = new Registry();
+      const enforcer = new Enforcer({ kernel, node: 'n1', logger, registry, counterIntervalMs: 3_600_000, cgroupIdOf: (path) => BigInt(path.length) });
+      await enforcer.start();
+      kernel.counterValues.dirCacheHits = 40n;
+      kernel.counterValues.dirCacheFills = 3n;
+      await enforcer.stop();
+
+      const value = async (name: string): Promise<number | undefined> => (await registry.getSingleMetric(name)?.get())?.values[0]?.value;
+      assert.equal(await value('sabpf_kernel_dir_cache_hits_total'), 40);
+      assert.equal(await value('sabpf_kernel_dir_cache_fills_total'), 3);
     });
   });
 });

@@ -3,7 +3,7 @@
 // so tests can check the sequence (config before attach, switch before
 // delete). The real kernel is tested in the VM (test/vm/).
 
-import type { HookName } from '../../../compiler/layout.js';
+import type { Counter, HookName } from '../../../compiler/layout.js';
 import type { KernelPort } from '../../../enforcer/core/kernel-port.js';
 import type { ContainerLinks, EventSubscription, MapName, SabpfEvent } from '../../../enforcer/kernel/index.js';
 
@@ -107,8 +107,19 @@ export class FakeKernel implements KernelPort {
     return { stop: () => undefined, unref: () => undefined, stats: () => ({ records: 0n, lost: 0n }) };
   }
 
-  counters(): Record<'eventsDropped' | 'pathTruncated' | 'noConfig' | 'denied' | 'audited', bigint> {
-    return { eventsDropped: 0n, pathTruncated: 0n, noConfig: 0n, denied: 0n, audited: 0n };
+  /** What counters() returns: tests set the kernel's running totals here. */
+  counterValues: Record<keyof typeof Counter, bigint> = {
+    eventsDropped: 0n,
+    pathTruncated: 0n,
+    noConfig: 0n,
+    denied: 0n,
+    audited: 0n,
+    dirCacheHits: 0n,
+    dirCacheFills: 0n,
+  };
+
+  counters(): Record<keyof typeof Counter, bigint> {
+    return { ...this.counterValues };
   }
 
   close(): void {
