@@ -8,14 +8,19 @@
 //   miss       the walk, the root node, and a miss at the first component
 //   hit        the walk and one lookup per component (rules sit on a
 //              sibling of the opened file, so every directory has a node)
+//   cold       hit, while an unconfined task renames a file in a loop: each
+//              rename invalidates the directory cache, so most opens walk
+//              and cache the directory again
+// With the directory cache, miss and hit are answered from it after the
+// first open; fillsPerRun says how often a check had to walk.
 // Differences between depths give the cost per component of the walk and of
 // a lookup. Builds (the one under test, and the comparison build) alternate
 // measurement by measurement, so host load hits them alike; the minimum of
 // the samples is the least disturbed one.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 
-import { ConfigFlag, Hook, type Config } from '../../compiler/layout.js';
+import { ConfigFlag, Counter, Hook, type Config } from '../../compiler/layout.js';
 import { cgroupId, removePins } from '../../enforcer/kernel/index.js';
 import { Ids, Trie, configWith } from '../../test/vm/scenarios/entries.js';
 import { loadObject, mapFd, type BenchObject } from './objects.js';
@@ -72,8 +77,14 @@ function setUp(label: string, path: string): Setup {
       walk: config({ flags: ConfigFlag.hasFileSources }),
       miss: config({ fileRoot: miss.root }),
       hit: config({ fileRoot: hit.root }),
+      cold: config({ fileRoot: hit.root }),
     },
   };
+}
+
+/** The directory cache's fill counter, summed over CPUs (0 for a build without it). */
+function cacheFills(o: BenchObject): bigint {
+  return o.addon.readPercpuU64(mapFd(o, 'sabpf_counters'), Counter.dirCacheFills).reduce((a, b) => a + b, 0n);
 }
 
 function main(): void {
@@ -91,29 +102,41 @@ function main(): void {
     return s.object.addon.attachCgroupFd(fd, s.cgroup);
   });
 
-  const result: Record<string, Record<string, { min: number; median: number }>> = {};
+  const result: Record<string, Record<string, { min: number; median: number; fillsPerRun: number }>> = {};
+  mkdirSync('/tmp/breakdown/churn', { recursive: true });
+  writeFileSync('/tmp/breakdown/churn/r0', 'x');
   setBpfStats(true);
   for (const name of Object.keys(setups[0]!.configs)) {
     for (const s of setups) setConfig(s.object, cgroupId(s.cgroup), s.configs[name]!);
+    const churn = name === 'cold' ? spawn(loopBin, ['churn', '3600', '/tmp/breakdown/churn'], { stdio: 'ignore' }) : undefined;
     for (const [depth, path] of Object.entries(PATHS)) {
       const values: number[][] = setups.map(() => []);
+      const runs = setups.map(() => 0);
+      const fills = setups.map(() => 0n);
       for (let i = 0; i < samples; i++) {
         setups.forEach((s, k) => {
           const fd = s.object.programs['sabpf_file_open']!;
           const before = runStats(fd);
+          const fillsBefore = cacheFills(s.object);
           const r = spawnSync(loopBin, ['-c', s.cgroup, sampleSeconds, 'open', path], { encoding: 'utf8' });
           if (r.status !== 0) throw new Error(`failed to open ${path} in ${s.cgroup}: ${r.stderr || r.stdout}`);
+          fills[k]! += cacheFills(s.object) - fillsBefore;
           const per = nsPerRun(before, runStats(fd));
-          if (per) values[k]!.push(per.ns);
+          if (per) {
+            values[k]!.push(per.ns);
+            runs[k]! += per.runs;
+          }
         });
       }
       setups.forEach((s, k) => {
         (result[s.object.label] ??= {})[`${name}.${depth}`] = {
           min: Math.round(Math.min(...values[k]!)),
           median: Math.round(median(values[k]!)),
+          fillsPerRun: Number((Number(fills[k]!) / Math.max(runs[k]!, 1)).toFixed(3)),
         };
       });
     }
+    churn?.kill();
   }
   setBpfStats(false);
   links.forEach((fd, k) => {

@@ -282,6 +282,33 @@ usage:
 	return 2;
 }
 
+/*
+ * Renames DIR/r0 to DIR/r1 and back for SECONDS. Each rename bumps the
+ * kernel's rename_lock counter, which invalidates every cached directory
+ * state of the sabpf programs: the breakdown's cold rows.
+ */
+static int churn(const char *seconds, const char *dir)
+{
+	char a[4096], b[4096];
+	double start = now(), limit = atof(seconds);
+	unsigned long n = 0;
+
+	/* An earlier run may have left the file at either name. */
+	snprintf(a, sizeof(a), "%s/r0", dir);
+	snprintf(b, sizeof(b), "%s/r1", dir);
+	if (access(a, F_OK) < 0) {
+		snprintf(a, sizeof(a), "%s/r1", dir);
+		snprintf(b, sizeof(b), "%s/r0", dir);
+	}
+	while (now() - start < limit) {
+		if (rename(n & 1 ? b : a, n & 1 ? a : b) < 0)
+			fail("rename", a);
+		n++;
+	}
+	printf("%lu\n", n);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	double elapsed;
@@ -290,13 +317,16 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && !strcmp(argv[1], "interleave"))
 		return interleave(argc, argv);
+	if (argc == 4 && !strcmp(argv[1], "churn"))
+		return churn(argv[2], argv[3]);
 	if (argc > 2 && !strcmp(argv[1], "-c")) {
 		join_cgroup(argv[2]);
 		argv += 2;
 		argc -= 2;
 	}
 	if (argc != 4) {
-		fprintf(stderr, "usage: sabpf-bench-loop [-c CGROUP_DIR] SECONDS open|exec|connect PATH|PORT\n");
+		fprintf(stderr, "usage: sabpf-bench-loop [-c CGROUP_DIR] SECONDS open|exec|connect PATH|PORT"
+				" | churn SECONDS DIR\n");
 		return 2;
 	}
 	op = parse_op(argv[2], argv[3]);

@@ -84,7 +84,7 @@ function printTables(result: KernelBenchResult): void {
 }
 
 interface BreakdownResult {
-  nsPerRun: Record<string, Record<string, { min: number; median: number }>>;
+  nsPerRun: Record<string, Record<string, { min: number; median: number; fillsPerRun?: number }>>;
 }
 
 /** Runs breakdown.ts in the VM and prints ns per file_open run by config and depth. */
@@ -106,12 +106,14 @@ async function breakdown(loopBin: string, compare: string): Promise<number> {
   process.stdout.write(`${JSON.stringify({ ...result, hostLoad1m: load }, null, 1)}\n\n`);
   const builds = Object.keys(result.nsPerRun);
   const rows = Object.keys(result.nsPerRun[builds[0]!] ?? {});
-  process.stdout.write(`file_open run time, ns: min (median); host 1-min load ${load.min}-${load.max}\n`);
-  process.stdout.write(`${'config.depth'.padEnd(16)}${builds.map((b) => b.padStart(18)).join('')}\n`);
+  process.stdout.write(
+    `file_open run time, ns: min (median) [directory cache fills per run]; host 1-min load ${load.min}-${load.max}\n`,
+  );
+  process.stdout.write(`${'config.depth'.padEnd(16)}${builds.map((b) => b.padStart(26)).join('')}\n`);
   for (const row of rows) {
     const cells = builds.map((b) => {
       const v = result.nsPerRun[b]?.[row];
-      return (v ? `${v.min} (${v.median})` : '-').padStart(18);
+      return (v ? `${v.min} (${v.median}) [${v.fillsPerRun ?? '-'}]` : '-').padStart(26);
     });
     process.stdout.write(`${row.padEnd(16)}${cells.join('')}\n`);
   }

@@ -9,8 +9,15 @@
  * changed:
  *   - the directory's path: a dentry changes parent or name only under the
  *     kernel's rename_lock, and a mount moves only under mount_lock. Both are
- *     seqlocks whose counters every such writer bumps, and the entry keeps
- *     the values read before its walk. d_path() validates paths the same way.
+ *     seqlocks whose counters every such writer bumps. As d_path() does, the
+ *     counters are read before the walk (and before the target's parent) and
+ *     again after it, and an entry is stored only when they did not move and
+ *     the walk went through the directory it is stored under. Otherwise a
+ *     file renamed during the check would store its new directory's state
+ *     under its old one.
+ *   - local dentries: a filesystem that revalidates dentries (NFS, FUSE,
+ *     9p, kernfs) can drop a directory's dentry and make a new one at
+ *     another path without a rename, so its directories are never cached.
  *   - which dentry and mount: the entry names the directory's dentry and
  *     the mount it was walked on. A directory has one dentry, and the storage
  *     dies with the inode, so a recycled address cannot revive an entry.
@@ -43,6 +50,12 @@
  * clock source, which on a VM without a stable TSC is an emulated HPET.
  */
 #define SABPF_DIR_CACHE_TTL_JIFFIES 2500
+
+/* include/linux/dcache.h: the dentry has d_op->d_revalidate. */
+#define SABPF_DCACHE_OP_REVALIDATE 0x4
+
+/* Keeps the compiler from moving memory reads across this point. */
+#define sabpf_barrier() asm volatile("" ::: "memory")
 
 /* The state of one directory for one table. */
 struct sabpf_dir_entry {
@@ -115,7 +128,8 @@ static __always_inline int sabpf_path_seqs(struct sabpf_dir_probe *p)
 /*
  * Prepares a check of {dentry, mnt}: p->inode is set when the target's
  * directory may be cached. Not for a mount root or a disconnected dentry,
- * whose parent is not the directory the path goes through.
+ * whose parent is not the directory the path goes through, nor on a
+ * filesystem that revalidates dentries.
  */
 static __always_inline void sabpf_dir_probe(struct dentry *dentry, struct vfsmount *mnt,
 					    struct sabpf_dir_probe *p)
@@ -127,11 +141,16 @@ static __always_inline void sabpf_dir_probe(struct dentry *dentry, struct vfsmou
 	p->inode = 0;
 	if (!dentry || !mnt)
 		return;
+	epoch = bpf_map_lookup_elem(&sabpf_epoch, &zero);
+	if (!epoch || sabpf_path_seqs(p) < 0)
+		return;
+
+	/* The parent only after the counters (read_seqbegin): a later rename moves them. */
+	sabpf_barrier();
 	parent = dentry->d_parent;
 	if (!parent || parent == dentry || dentry == mnt->mnt_root)
 		return;
-	epoch = bpf_map_lookup_elem(&sabpf_epoch, &zero);
-	if (!epoch || sabpf_path_seqs(p) < 0)
+	if (parent->d_flags & SABPF_DCACHE_OP_REVALIDATE)
 		return;
 	p->epoch = *epoch;
 	p->dentry = (__u64)parent;
@@ -182,18 +201,28 @@ static __always_inline int sabpf_dir_lookup(struct sabpf_run *run, const struct 
 
 /*
  * Stores the directory state that the walk and lookup just computed, when
- * the walk was whole: not truncated, not through a disconnected tree.
+ * the walk was whole (not truncated, not through a disconnected tree), went
+ * through the probed directory, and raced no rename or mount.
  */
 static __always_inline void sabpf_dir_fill(struct sabpf_run *run, const struct sabpf_config *cfg,
 					   __u32 table, __u32 root, struct vfsmount *mnt,
 					   const struct sabpf_dir_probe *p)
 {
 	struct sabpf_walk *w = &run->walk[SABPF_STACK_TARGET];
+	struct sabpf_dir_probe again = {};
 	struct sabpf_dir_state *old, *next;
 	struct sabpf_dir_entry *e;
 	__u32 zero = 0;
 
 	if (!p->inode || !run->dir_ready || !w->done || w->truncated || w->detached || !w->depth)
+		return;
+	if (w->first_parent != p->dentry)
+		return;
+
+	/* read_seqretry: a rename or mount during the walk leaves nothing to store. */
+	sabpf_barrier();
+	if (sabpf_path_seqs(&again) < 0 || again.rename_seq != p->rename_seq ||
+	    again.mount_seq != p->mount_seq)
 		return;
 	next = bpf_map_lookup_elem(&sabpf_dir_scratch, &zero);
 	if (!next)

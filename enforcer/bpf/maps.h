@@ -167,6 +167,7 @@ struct sabpf_walk {
 	__u32 ready;	 /* depth and stack hold this walk (walks are lazy) */
 	__u32 done;	 /* the walk reached a root */
 	__u32 detached;	 /* it passed the root of a disconnected tree */
+	__u64 first_parent; /* the dentry it stepped to from the leaf (dir_cache.h) */
 };
 
 /* Masks that a trie lookup gathered, per access. */

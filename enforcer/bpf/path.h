@@ -189,6 +189,10 @@ SABPF_STEP sabpf_walk_step(__u32 i, void *data)
 		w->done = 1;
 		return 1;
 	}
+#ifndef SABPF_LEGACY
+	if (!depth)
+		w->first_parent = f.parent;
+#endif
 	c->stack->name[depth & (SABPF_MAX_DEPTH - 1)] = f.name;
 	c->stack->len[depth & (SABPF_MAX_DEPTH - 1)] = f.len > 0xffff ? 0xffff : f.len;
 	w->depth = depth + 1;
@@ -215,6 +219,7 @@ static __noinline int sabpf_walk(struct sabpf_run *run, __u32 stack, struct dent
 	w->truncated = 0;
 	w->done = 0;
 	w->detached = 0;
+	w->first_parent = 0;
 	w->ready = 1;
 	ctx.walk = w;
 	ctx.stack = bpf_map_lookup_elem(&sabpf_path_stacks, &index);

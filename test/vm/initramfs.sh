@@ -37,8 +37,9 @@ host_files=(
 # Modules the guest loads at boot; their dependencies are added below.
 # 9p + 9pnet_virtio + virtio_pci carry the shares; veth lets tests build
 # network namespaces joined to the guest's own stack; virtio_net drives the
-# NIC of runs that ask for the API server forward (runInVm's network option).
-wanted_modules=(virtio_pci 9pnet_virtio 9p veth virtio_net)
+# NIC of runs that ask for the API server forward (runInVm's network option);
+# overlay mounts a container image as runtimes do.
+wanted_modules=(virtio_pci 9pnet_virtio 9p veth virtio_net overlay)
 
 for f in "${host_files[@]}" /bin/busybox; do
   if [[ ! -e "$f" ]]; then

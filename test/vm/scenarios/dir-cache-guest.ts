@@ -17,6 +17,7 @@ import { cgroupId, loadPrograms, removePins, type KernelPrograms, type SabpfEven
 import { Ids, Trie, configWith } from './entries.js';
 
 const probeBin = process.env['SABPF_PROBE'] ?? '';
+const raceBin = process.env['SABPF_RACE'] ?? '';
 const d = '/tmp/dc';
 const cgroup = '/sys/fs/cgroup/sabpf-dc/k1';
 
@@ -33,7 +34,7 @@ const steps: Record<string, Step> = {};
 const events: SabpfEvent[] = [];
 
 function sh(script: string): void {
-  const r = spawnSync('sh', ['-c', script], { encoding: 'utf8' });
+  const r = spawnSync('sh', ['-ec', script], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`failed to run setup command ${JSON.stringify(script)}: ${r.stderr}`);
 }
 
@@ -52,6 +53,26 @@ function step(k: KernelPrograms, name: string, ...args: string[]): void {
   };
 }
 
+/** Races of RACE_ITERATIONS renames; an unfixed cache lost within a few thousand. */
+const RACE_ITERATIONS = '50000';
+
+/** Runs dir-race.c in the confined cgroup with one checker thread. */
+function race(k: KernelPrograms, name: string, args: string[]): void {
+  const before = k.counters();
+  const flags = args.filter((a) => a.startsWith('-'));
+  const paths = args.filter((a) => !a.startsWith('-'));
+  const r = spawnSync(raceBin, [...flags, '-c', cgroup, ...paths, RACE_ITERATIONS, '1'], { encoding: 'utf8' });
+  const after = k.counters();
+  steps[name] = {
+    rc: r.status,
+    out: `${r.stdout.trim()} ${r.stderr.trim()}`.trim(),
+    pid: r.pid,
+    hits: Number(after.dirCacheHits - before.dirCacheHits),
+    fills: Number(after.dirCacheFills - before.dirCacheFills),
+    events: [],
+  };
+}
+
 /** The policy under test in slot 0: reads under secret/ and exec of bin/denied are denied. */
 function writePolicy(k: KernelPrograms, file: Trie, exec: Trie): Buffer {
   for (const map of ['sabpf_nodes', 'sabpf_long_nodes'] as const) for (const key of k.keys(map)) k.deleteElem(map, key);
@@ -63,11 +84,17 @@ async function main(): Promise<void> {
   const mode = process.argv[2];
   if (mode !== 'cgroup' && mode !== 'global') throw new Error(`failed to run mode ${JSON.stringify(mode)}: expected cgroup or global`);
   if (!probeBin) throw new Error('failed to find sabpf-probe: set SABPF_PROBE to its path in the guest');
+  if (!raceBin) throw new Error('failed to find sabpf-race: set SABPF_RACE to its path in the guest');
 
   sh(`mkdir -p ${d}/pub ${d}/secret ${d}/a/b ${d}/mnt/m1 ${d}/bin
       for f in pub/f pub/g secret/x a/b/f; do echo data > ${d}/$f; done
       cp /usr/bin/busybox ${d}/bin/denied && chmod +x ${d}/bin/denied
-      mount -t tmpfs dc ${d}/mnt/m1 && echo data > ${d}/mnt/m1/f`);
+      mount -t tmpfs dc ${d}/mnt/m1 && echo data > ${d}/mnt/m1/f
+      mkdir -p ${d}/ovl/lower/sub ${d}/ovl/upper ${d}/ovl/work ${d}/ovl/merged && echo data > ${d}/ovl/lower/sub/f
+      mount -t overlay ovl -o lowerdir=${d}/ovl/lower,upperdir=${d}/ovl/upper,workdir=${d}/ovl/work ${d}/ovl/merged
+      mkdir -p ${d}/race/secret ${d}/race/pub
+      for f in secret/victim pub/victim; do echo data > ${d}/race/$f; done
+      printf data > ${d}/race/pub/f && chmod 755 ${d}/race/*/*`);
   mkdirSync(cgroup, { recursive: true });
 
   const pins = `/sys/fs/bpf/sabpf-dc-${mode}`;
@@ -131,11 +158,28 @@ async function main(): Promise<void> {
   k.setConfig(cgroupId(cgroup), writePolicy(k, file2, exec2));
   step(k, 'epoch.replaced', 'open', `${d}/pub/f`, 'r');
 
+  // A container's image is an overlay mount: its directories are cached too.
+  step(k, 'overlay.warm', 'open', `${d}/ovl/merged/sub/f`, 'r');
+  step(k, 'overlay.hit', 'open', `${d}/ovl/merged/sub/f`, 'r');
+
   // Entries expire: after the time to live, the same open walks again.
   step(k, 'ttl.warm', 'open', `${d}/a/b/f`, 'r');
   step(k, 'ttl.hit', 'open', `${d}/a/b/f`, 'r');
   await sleep(10_500);
   step(k, 'ttl.expired', 'open', `${d}/a/b/f`, 'r');
+
+  // A file renamed back and forth while it is checked (dir-race.c): reads
+  // and execs under race/secret are denied, and must stay so.
+  const ids3 = new Ids();
+  const file3 = new Trie(ids3).rule(`${d}/race/secret`, 'subtree', 'read', 'deny');
+  const exec3 = new Trie(ids3).rule(`${d}/race/secret`, 'subtree', 'read', 'deny');
+  k.setConfig(cgroupId(cgroup), writePolicy(k, file3, exec3));
+  const secret = `${d}/race/secret`;
+  const pub = `${d}/race/pub`;
+  race(k, 'race.read', [secret, pub, `${secret}/victim`]);
+  race(k, 'race.exec', ['-x', secret, pub, `${secret}/victim`]);
+  sh(`mv ${pub}/f ${secret}/f`);
+  race(k, 'race.allowedRead', ['-r', pub, secret, `${pub}/victim`]);
 
   await sleep(1000);
   for (const s of Object.values(steps)) {
@@ -154,7 +198,7 @@ async function main(): Promise<void> {
   k.detach(links);
   k.close();
   removePins(pins);
-  sh(`umount ${d}/mnt/m1`);
+  sh(`umount ${d}/mnt/m1 ${d}/ovl/merged`);
 
   const text = JSON.stringify(result, null, 1);
   const out = process.env['SABPF_OUT'];
