@@ -26,9 +26,10 @@
  *   - age: at most SABPF_DIR_CACHE_TTL_JIFFIES, so that the 32-bit counters
  *     cannot wrap back to a stored value while an entry lives.
  *
- * Entries are never written in place: a refill deletes the storage and
- * creates it again with the whole new value, so a reader on another CPU reads
- * either the old entry or the new one, never a mix.
+ * Entries are updated in place under the state's spin lock, which readers
+ * take too: an entry is read whole, old or new. (A first version replaced
+ * the whole storage instead, and its allocation made a refill cost three
+ * times a plain walk.)
  *
  * The legacy object (5.8 to 5.16) has no cache: it walks every path.
  */
@@ -73,8 +74,13 @@ struct sabpf_dir_entry {
 	struct sabpf_verdict children[SABPF_ACCESSES];
 };
 
-/* Value of sabpf_dir_cache: one entry per enum sabpf_table. */
+/*
+ * Value of sabpf_dir_cache: one entry per enum sabpf_table. Readers and
+ * writers take the lock, so no reader copies half of an entry that another
+ * CPU is writing.
+ */
 struct sabpf_dir_state {
+	struct bpf_spin_lock lock;
 	struct sabpf_dir_entry table[2];
 };
 
@@ -85,14 +91,6 @@ struct {
 	__type(key, int);
 	__type(value, struct sabpf_dir_state);
 } sabpf_dir_cache SEC(".maps");
-
-/* Key: 0. Value: a directory state being built (too large for the BPF stack). */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct sabpf_dir_state);
-} sabpf_dir_scratch SEC(".maps");
 
 /*
  * Their addresses come from /proc/kallsyms. Weak: a kernel that does not
@@ -158,6 +156,25 @@ static __always_inline void sabpf_dir_probe(struct dentry *dentry, struct vfsmou
 }
 
 /*
+ * Copies a valid entry for this check into the run (dir_node, dir_acc,
+ * dir_children) and returns 1, or returns 0. Runs under the state's lock,
+ * so it may call no function: only inline code.
+ */
+static __always_inline int sabpf_dir_take(struct sabpf_run *run, const struct sabpf_dir_entry *e,
+					  const struct sabpf_config *cfg, __u32 root,
+					  struct vfsmount *mnt, const struct sabpf_dir_probe *p)
+{
+	if (!e->valid || e->dentry != p->dentry || e->mnt != (__u64)mnt || e->epoch != p->epoch ||
+	    e->rename_seq != p->rename_seq || e->mount_seq != p->mount_seq ||
+	    e->slot != cfg->slot || e->root != root || p->now - e->created > SABPF_DIR_CACHE_TTL_JIFFIES)
+		return 0;
+	run->dir_node = e->node;
+	__builtin_memcpy(run->dir_acc, e->acc, sizeof(run->dir_acc));
+	__builtin_memcpy(run->dir_children, e->children, sizeof(run->dir_children));
+	return 1;
+}
+
+/*
  * Answers the target lookup from the directory's cached state: fills the
  * target match and returns 1, or returns 0 when the state is missing or
  * stale. The config must be read before this (see sabpf_epoch).
@@ -172,6 +189,7 @@ static __always_inline int sabpf_dir_lookup(struct sabpf_run *run, const struct 
 	struct sabpf_dir_state *state;
 	struct sabpf_dir_entry *e;
 	struct sabpf_node *node;
+	int taken;
 
 	if (!p->inode)
 		return 0;
@@ -179,21 +197,22 @@ static __always_inline int sabpf_dir_lookup(struct sabpf_run *run, const struct 
 	if (!state)
 		return 0;
 	e = &state->table[sabpf_bit(table)];
-	if (!e->valid || e->dentry != p->dentry || e->mnt != (__u64)mnt || e->epoch != p->epoch ||
-	    e->rename_seq != p->rename_seq || e->mount_seq != p->mount_seq ||
-	    e->slot != cfg->slot || e->root != root || p->now - e->created > SABPF_DIR_CACHE_TTL_JIFFIES)
+	bpf_spin_lock(&state->lock);
+	taken = sabpf_dir_take(run, e, cfg, root, mnt, p);
+	bpf_spin_unlock(&state->lock);
+	if (!taken)
 		return 0;
 
 	/* The masks down to the directory; a lookup that ended above it is complete. */
-	__builtin_memcpy(m->acc, e->acc, sizeof(m->acc));
-	if (e->node) {
+	__builtin_memcpy(m->acc, run->dir_acc, sizeof(m->acc));
+	if (run->dir_node) {
 		k = bpf_map_lookup_elem(&sabpf_key_scratches, &key_index);
 		if (!k)
 			return 0;
 		k->key.slot = cfg->slot;
-		node = sabpf_find_component(k, e->node, (const char *)dentry->d_name.name,
+		node = sabpf_find_component(k, run->dir_node, (const char *)dentry->d_name.name,
 					    dentry->d_name.len);
-		sabpf_match_leaf(m, node, e->children);
+		sabpf_match_leaf(m, node, run->dir_children);
 	}
 	sabpf_count(SABPF_COUNTER_DIR_CACHE_HITS);
 	return 1;
@@ -210,9 +229,8 @@ static __always_inline void sabpf_dir_fill(struct sabpf_run *run, const struct s
 {
 	struct sabpf_walk *w = &run->walk[SABPF_STACK_TARGET];
 	struct sabpf_dir_probe again = {};
-	struct sabpf_dir_state *old, *next;
+	struct sabpf_dir_state *state;
 	struct sabpf_dir_entry *e;
-	__u32 zero = 0;
 
 	if (!p->inode || !run->dir_ready || !w->done || w->truncated || w->detached || !w->depth)
 		return;
@@ -224,18 +242,13 @@ static __always_inline void sabpf_dir_fill(struct sabpf_run *run, const struct s
 	if (sabpf_path_seqs(&again) < 0 || again.rename_seq != p->rename_seq ||
 	    again.mount_seq != p->mount_seq)
 		return;
-	next = bpf_map_lookup_elem(&sabpf_dir_scratch, &zero);
-	if (!next)
+
+	/* Created zeroed (not valid) on the directory's first fill, updated in place after. */
+	state = bpf_inode_storage_get(&sabpf_dir_cache, p->inode, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!state)
 		return;
-
-	/* Keep the other table's entry. */
-	old = bpf_inode_storage_get(&sabpf_dir_cache, p->inode, 0, 0);
-	if (old)
-		__builtin_memcpy(next, old, sizeof(*next));
-	else
-		__builtin_memset(next, 0, sizeof(*next));
-
-	e = &next->table[sabpf_bit(table)];
+	e = &state->table[sabpf_bit(table)];
+	bpf_spin_lock(&state->lock);
 	e->dentry = p->dentry;
 	e->mnt = (__u64)mnt;
 	e->epoch = p->epoch;
@@ -248,13 +261,8 @@ static __always_inline void sabpf_dir_fill(struct sabpf_run *run, const struct s
 	e->valid = 1;
 	__builtin_memcpy(e->acc, run->dir_acc, sizeof(e->acc));
 	__builtin_memcpy(e->children, run->dir_children, sizeof(e->children));
-
-	/* Replace, never update in place (see the top of this file). */
-	if (old)
-		bpf_inode_storage_delete(&sabpf_dir_cache, p->inode);
-	if (bpf_inode_storage_get(&sabpf_dir_cache, p->inode, next,
-				  BPF_LOCAL_STORAGE_GET_F_CREATE))
-		sabpf_count(SABPF_COUNTER_DIR_CACHE_FILLS);
+	bpf_spin_unlock(&state->lock);
+	sabpf_count(SABPF_COUNTER_DIR_CACHE_FILLS);
 }
 #else
 #define SABPF_DIR_CACHE 0
