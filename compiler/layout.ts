@@ -39,7 +39,15 @@ export const Table = { file: 0, exec: 1 } as const;
 export const NetOp = { connect: 0, bind: 1 } as const;
 export const IpProto = { tcp: 6, udp: 17 } as const;
 export const ConfigFlag = { hasFileSources: 1 << 0, hasExecSources: 1 << 1 } as const;
-export const Counter = { eventsDropped: 0, pathTruncated: 1, noConfig: 2, denied: 3, audited: 4, dirCacheHits: 5, dirCacheFills: 6 } as const;
+export const Counter = {
+  eventsDropped: 0,
+  pathTruncated: 1,
+  noConfig: 2,
+  denied: 3,
+  audited: 4,
+  dirCacheHits: 5,
+  dirCacheFills: 6,
+} as const;
 export const COUNTERS = 8;
 export const EventFlag = { enforced: 1 << 0, audit: 1 << 1, posture: 1 << 2, truncated: 1 << 3 } as const;
 

@@ -106,9 +106,7 @@ async function breakdown(loopBin: string, compare: string): Promise<number> {
   process.stdout.write(`${JSON.stringify({ ...result, hostLoad1m: load }, null, 1)}\n\n`);
   const builds = Object.keys(result.nsPerRun);
   const rows = Object.keys(result.nsPerRun[builds[0]!] ?? {});
-  process.stdout.write(
-    `file_open run time, ns: min (median) [directory cache fills per run]; host 1-min load ${load.min}-${load.max}\n`,
-  );
+  process.stdout.write(`file_open run time, ns: min (median) [directory cache fills per run]; host 1-min load ${load.min}-${load.max}\n`);
   process.stdout.write(`${'config.depth'.padEnd(16)}${builds.map((b) => b.padStart(26)).join('')}\n`);
   for (const row of rows) {
     const cells = builds.map((b) => {

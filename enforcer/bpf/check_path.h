@@ -97,13 +97,21 @@ static __always_inline void sabpf_target_rules(const struct sabpf_config *cfg,
 					       struct sabpf_run *run, struct dentry *dentry,
 					       struct vfsmount *mnt, const struct sabpf_path_check *c)
 {
+	/*
+	 * The slot, read once: the config element can be rewritten in place
+	 * during the check (a preallocated hash map reuses elements), and the
+	 * lookup and a cached entry must name the same program. It is read
+	 * before the probe reads the epoch, which the enforcer bumps first.
+	 */
+	__u32 slot = *(volatile __u32 *)&cfg->slot;
 #if SABPF_DIR_CACHE
 	struct sabpf_dir_probe probe = {};
 
 	/* fromSource rules need the walked path itself. */
+	sabpf_barrier();
 	if (c->cacheable && c->root && !(cfg->flags & c->source_flag))
 		sabpf_dir_probe(dentry, mnt, &probe);
-	if (sabpf_dir_lookup(run, cfg, c->table, c->root, dentry, mnt, &probe))
+	if (sabpf_dir_lookup(run, slot, c->table, c->root, dentry, mnt, &probe))
 		return;
 	run->dir_wanted = probe.inode != 0;
 	run->dir_ready = 0;
@@ -111,11 +119,11 @@ static __always_inline void sabpf_target_rules(const struct sabpf_config *cfg,
 
 	/* The path as the task sees it, up to the top of its mount tree. */
 	SABPF_WALK(run, SABPF_STACK_TARGET, dentry, mnt);
-	SABPF_LOOKUP(run, cfg->slot, c->root, SABPF_STACK_TARGET, SABPF_MATCH_TARGET);
+	SABPF_LOOKUP(run, slot, c->root, SABPF_STACK_TARGET, SABPF_MATCH_TARGET);
 
 #if SABPF_DIR_CACHE
 	run->dir_wanted = 0;
-	sabpf_dir_fill(run, cfg, c->table, c->root, mnt, &probe);
+	sabpf_dir_fill(run, slot, c->table, c->root, mnt, &probe);
 #endif
 }
 

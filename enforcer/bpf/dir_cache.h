@@ -19,8 +19,10 @@
  *     9p, kernfs) can drop a directory's dentry and make a new one at
  *     another path without a rename, so its directories are never cached.
  *   - which dentry and mount: the entry names the directory's dentry and
- *     the mount it was walked on. A directory has one dentry, and the storage
- *     dies with the inode, so a recycled address cannot revive an entry.
+ *     the mount it was walked on, and the storage dies with the inode. A
+ *     directory's dentry may be freed and made again (even at the same
+ *     address) while its inode lives, but only at the same path unless a
+ *     rename, which the counters catch, moved it.
  *   - the container's program: slot and trie root, and the policy epoch
  *     (sabpf_epoch), which the enforcer bumps before every config write.
  *   - age: at most SABPF_DIR_CACHE_TTL_JIFFIES, so that the 32-bit counters
@@ -55,7 +57,12 @@
 /* include/linux/dcache.h: the dentry has d_op->d_revalidate. */
 #define SABPF_DCACHE_OP_REVALIDATE 0x4
 
-/* Keeps the compiler from moving memory reads across this point. */
+/*
+ * Keeps the compiler from moving memory reads across this point.
+ * NOTE: no CPU barrier. The counter, parent, counter read order relies on
+ * x86 keeping loads in order (and on the helper calls between them); a
+ * weakly ordered CPU such as arm64 would need read barriers here.
+ */
 #define sabpf_barrier() asm volatile("" ::: "memory")
 
 /* The state of one directory for one table. */
@@ -161,12 +168,12 @@ static __always_inline void sabpf_dir_probe(struct dentry *dentry, struct vfsmou
  * so it may call no function: only inline code.
  */
 static __always_inline int sabpf_dir_take(struct sabpf_run *run, const struct sabpf_dir_entry *e,
-					  const struct sabpf_config *cfg, __u32 root,
+					  __u32 slot, __u32 root,
 					  struct vfsmount *mnt, const struct sabpf_dir_probe *p)
 {
 	if (!e->valid || e->dentry != p->dentry || e->mnt != (__u64)mnt || e->epoch != p->epoch ||
 	    e->rename_seq != p->rename_seq || e->mount_seq != p->mount_seq ||
-	    e->slot != cfg->slot || e->root != root || p->now - e->created > SABPF_DIR_CACHE_TTL_JIFFIES)
+	    e->slot != slot || e->root != root || p->now - e->created > SABPF_DIR_CACHE_TTL_JIFFIES)
 		return 0;
 	run->dir_node = e->node;
 	__builtin_memcpy(run->dir_acc, e->acc, sizeof(run->dir_acc));
@@ -176,10 +183,10 @@ static __always_inline int sabpf_dir_take(struct sabpf_run *run, const struct sa
 
 /*
  * Answers the target lookup from the directory's cached state: fills the
- * target match and returns 1, or returns 0 when the state is missing or
- * stale. The config must be read before this (see sabpf_epoch).
+ * target match and returns 1, or returns 0 (match untouched) when the state
+ * is missing or stale. slot must be read before the probe (see sabpf_epoch).
  */
-static __always_inline int sabpf_dir_lookup(struct sabpf_run *run, const struct sabpf_config *cfg,
+static __always_inline int sabpf_dir_lookup(struct sabpf_run *run, __u32 slot,
 					    __u32 table, __u32 root, struct dentry *dentry,
 					    struct vfsmount *mnt, const struct sabpf_dir_probe *p)
 {
@@ -198,18 +205,18 @@ static __always_inline int sabpf_dir_lookup(struct sabpf_run *run, const struct 
 		return 0;
 	e = &state->table[sabpf_bit(table)];
 	bpf_spin_lock(&state->lock);
-	taken = sabpf_dir_take(run, e, cfg, root, mnt, p);
+	taken = sabpf_dir_take(run, e, slot, root, mnt, p);
 	bpf_spin_unlock(&state->lock);
 	if (!taken)
+		return 0;
+	k = bpf_map_lookup_elem(&sabpf_key_scratches, &key_index);
+	if (!k)
 		return 0;
 
 	/* The masks down to the directory; a lookup that ended above it is complete. */
 	__builtin_memcpy(m->acc, run->dir_acc, sizeof(m->acc));
 	if (run->dir_node) {
-		k = bpf_map_lookup_elem(&sabpf_key_scratches, &key_index);
-		if (!k)
-			return 0;
-		k->key.slot = cfg->slot;
+		k->key.slot = slot;
 		node = sabpf_find_component(k, run->dir_node, (const char *)dentry->d_name.name,
 					    dentry->d_name.len);
 		sabpf_match_leaf(m, node, run->dir_children);
@@ -223,7 +230,7 @@ static __always_inline int sabpf_dir_lookup(struct sabpf_run *run, const struct 
  * the walk was whole (not truncated, not through a disconnected tree), went
  * through the probed directory, and raced no rename or mount.
  */
-static __always_inline void sabpf_dir_fill(struct sabpf_run *run, const struct sabpf_config *cfg,
+static __always_inline void sabpf_dir_fill(struct sabpf_run *run, __u32 slot,
 					   __u32 table, __u32 root, struct vfsmount *mnt,
 					   const struct sabpf_dir_probe *p)
 {
@@ -255,7 +262,7 @@ static __always_inline void sabpf_dir_fill(struct sabpf_run *run, const struct s
 	e->created = p->now;
 	e->rename_seq = p->rename_seq;
 	e->mount_seq = p->mount_seq;
-	e->slot = cfg->slot;
+	e->slot = slot;
 	e->root = root;
 	e->node = run->dir_node;
 	e->valid = 1;

@@ -31,7 +31,7 @@ import type { AuditWriter } from '../audit/index.js';
 import { cgroupId as readCgroupId, type ContainerLinks, type EventSubscription, type SabpfEvent } from '../kernel/index.js';
 import type { KernelPort } from './kernel-port.js';
 import { resolveEvent } from './records.js';
-import { deleteSlotKeys, findSlotKeys, maxSlotInUse, writeSlot, type SlotKeys } from './slots.js';
+import { deleteSlotKeys, deleteUnnamedSlots, findSlotKeys, maxSlotInUse, writeSlot, type SlotKeys } from './slots.js';
 import type { DecisionRecord, DesiredStateSink, NodeContainer, PolicyNodeStatus, PolicyUpdate } from './types.js';
 
 /** Replaced programs kept per container to resolve events queued before a switch. */
@@ -119,6 +119,8 @@ export class Enforcer implements DesiredStateSink {
   async start(): Promise<void> {
     await this.serialize(() => {
       this.nextSlot = maxSlotInUse(this.kernel) + 1;
+      const stale = deleteUnnamedSlots(this.kernel);
+      if (stale > 0) this.log.warn({ entries: stale }, 'deleted map entries of slots no config names, left by an interrupted enforcer');
       if (this.kernel.mode === 'global') {
         this.kernel.attachGlobal();
         for (const key of this.kernel.keys('sabpf_configs')) {

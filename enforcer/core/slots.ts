@@ -80,3 +80,27 @@ export function maxSlotInUse(kernel: KernelPort): number {
   }
   return max;
 }
+
+/**
+ * Deletes the entries of every slot that no container config names, and
+ * returns how many it deleted. An enforcer killed between writing a slot
+ * and naming it, or between unnaming it and deleting it, leaves such
+ * entries behind; after a restart the slot number can be given out again
+ * (maxSlotInUse counts only named slots), and the old entries would then
+ * mix into the new program's trie.
+ */
+export function deleteUnnamedSlots(kernel: KernelPort): number {
+  const named = new Set<number>();
+  for (const key of kernel.keys('sabpf_configs')) {
+    const config = kernel.lookupElem('sabpf_configs', key);
+    if (config) named.add(config.readUInt32LE(0));
+  }
+  let deleted = 0;
+  for (const [map] of TABLES) {
+    for (const key of kernel.keys(map as MapName)) {
+      if (named.has(key.readUInt32LE(SLOT_OFFSET[map]))) continue;
+      if (kernel.deleteElem(map, key)) deleted++;
+    }
+  }
+  return deleted;
+}

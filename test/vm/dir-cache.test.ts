@@ -53,7 +53,8 @@ function build(): void {
 const guestScript = [
   `export SABPF_PROBE=${probeBin} SABPF_RACE=${raceBin}`,
   ...modes.map(
-    (m) => `node dist/test/vm/scenarios/dir-cache-guest.js ${m} >"$SABPF_OUT/${m}.stdout" 2>"$SABPF_OUT/${m}.stderr"; echo "mode ${m} exit $?"`,
+    (m) =>
+      `node dist/test/vm/scenarios/dir-cache-guest.js ${m} >"$SABPF_OUT/${m}.stdout" 2>"$SABPF_OUT/${m}.stderr"; echo "mode ${m} exit $?"`,
   ),
 ].join('\n');
 
@@ -76,7 +77,9 @@ describe('directory cache of the path checks in a VM', function () {
       const result = (): GuestResult => {
         const found = results.get(mode);
         if (!found) {
-          assert.fail(`guest mode ${mode} wrote no results (guest exit ${run.exitCode}); see ${run.outputs}/${mode}.stderr. Console tail:\n${run.console.slice(-3000)}`);
+          assert.fail(
+            `guest mode ${mode} wrote no results (guest exit ${run.exitCode}); see ${run.outputs}/${mode}.stderr. Console tail:\n${run.console.slice(-3000)}`,
+          );
         }
         return found;
       };
@@ -147,7 +150,10 @@ describe('directory cache of the path checks in a VM', function () {
         allowed('table.open');
         denied('table.exec', `${d}/bin/denied`, Hook.exec);
         denied('table.execAgain', `${d}/bin/denied`, Hook.exec);
-        assert.ok(step('table.execAgain').hits >= 2, `both hooks of the second exec should hit: ${JSON.stringify(step('table.execAgain'))}`);
+        assert.ok(
+          step('table.execAgain').hits >= 2,
+          `both hooks of the second exec should hit: ${JSON.stringify(step('table.execAgain'))}`,
+        );
       });
 
       it('drops cached state when a config names a rewritten slot', () => {

@@ -228,7 +228,14 @@ describe('Enforcer', () => {
     it('adds the directory cache counters to the metrics', async () => {
       const kernel = new FakeKernel();
       const registry = new Registry();
-      const enforcer = new Enforcer({ kernel, node: 'n1', logger, registry, counterIntervalMs: 3_600_000, cgroupIdOf: (path) => BigInt(path.length) });
+      const enforcer = new Enforcer({
+        kernel,
+        node: 'n1',
+        logger,
+        registry,
+        counterIntervalMs: 3_600_000,
+        cgroupIdOf: (path) => BigInt(path.length),
+      });
       await enforcer.start();
       kernel.counterValues.dirCacheHits = 40n;
       kernel.counterValues.dirCacheFills = 3n;
@@ -237,6 +244,27 @@ describe('Enforcer', () => {
       const value = async (name: string): Promise<number | undefined> => (await registry.getSingleMetric(name)?.get())?.values[0]?.value;
       assert.equal(await value('sabpf_kernel_dir_cache_hits_total'), 40);
       assert.equal(await value('sabpf_kernel_dir_cache_fills_total'), 3);
+    });
+  });
+
+  describe('when a slot is left without a config', () => {
+    it('deletes its entries at start', async () => {
+      const kernel = new FakeKernel();
+      const entry = (slot: number, parent: number): [Buffer, Buffer] => {
+        const key = Buffer.alloc(40);
+        key.writeUInt32LE(slot, 0);
+        key.writeUInt32LE(parent, 4);
+        return [key, Buffer.alloc(8)];
+      };
+      const config = Buffer.alloc(80);
+      config.writeUInt32LE(3, 0);
+      kernel.setConfig(7n, config);
+      kernel.updateElems('sabpf_nodes', [entry(3, 1), entry(4, 1), entry(4, 2)]);
+
+      await started(kernel);
+
+      assert.equal(kernel.slotEntries(3), 1);
+      assert.equal(kernel.slotEntries(4), 0);
     });
   });
 });

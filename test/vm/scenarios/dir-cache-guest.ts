@@ -183,9 +183,7 @@ async function main(): Promise<void> {
 
   await sleep(1000);
   for (const s of Object.values(steps)) {
-    s.events = events
-      .filter((e) => e.pid === s.pid)
-      .map((e) => ({ hook: e.hook, decision: e.decision, flags: e.flags, path: e.path }));
+    s.events = events.filter((e) => e.pid === s.pid).map((e) => ({ hook: e.hook, decision: e.decision, flags: e.flags, path: e.path }));
   }
   const result = {
     mode: k.mode,

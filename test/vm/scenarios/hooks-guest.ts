@@ -17,14 +17,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import {
-  ConfigFlag,
-  IpProto,
-  NetOp,
-  Table,
-  encodeSourceRootKey,
-  encodeU32,
-} from '../../../compiler/layout.js';
+import { ConfigFlag, IpProto, NetOp, Table, encodeSourceRootKey, encodeU32 } from '../../../compiler/layout.js';
 import { cgroupId, loadPrograms, removePins, type KernelPrograms, type SabpfEvent } from '../../../enforcer/kernel/index.js';
 import { Ids, Trie, configWith, netEntries } from './entries.js';
 
