@@ -11,8 +11,8 @@
 //   cold       hit, while an unconfined task renames a file in a loop: each
 //              rename invalidates the directory cache, so most opens walk
 //              and cache the directory again
-// With the directory cache, miss and hit are answered from it after the
-// first open; fillsPerRun says how often a check had to walk.
+// With the directory cache, miss and hit use it after the first open, and
+// fillsPerRun is how often a check had to walk.
 // Differences between depths give the cost per component of the walk and of
 // a lookup. Builds (the one under test, and the comparison build) alternate
 // measurement by measurement, so host load hits them alike; the minimum of
@@ -82,7 +82,7 @@ function setUp(label: string, path: string): Setup {
   };
 }
 
-/** The directory cache's fill counter, summed over CPUs (0 for a build without it). */
+/** Returns the directory cache's fill counter summed over CPUs (0 for a build without it). */
 function cacheFills(o: BenchObject): bigint {
   return o.addon.readPercpuU64(mapFd(o, 'sabpf_counters'), Counter.dirCacheFills).reduce((a, b) => a + b, 0n);
 }

@@ -40,6 +40,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../../test/vm/scenarios/cgroup_join.h"
+
 #define MAX_SLOTS 32
 #define MAX_LINKS 128
 
@@ -59,15 +61,8 @@ static void fail(const char *what, const char *detail)
 
 static void join_cgroup(const char *dir)
 {
-	char path[4096], pid[32];
-	int fd, n;
-
-	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
-	n = snprintf(pid, sizeof(pid), "%d\n", getpid());
-	fd = open(path, O_WRONLY);
-	if (fd < 0 || write(fd, pid, n) != n)
+	if (sabpf_join_cgroup(dir) < 0)
 		fail("join the cgroup", dir);
-	close(fd);
 }
 
 static void one_open(const char *path)

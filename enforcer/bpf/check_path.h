@@ -107,8 +107,9 @@ static __always_inline void sabpf_target_rules(const struct sabpf_config *cfg,
 #if SABPF_DIR_CACHE
 	struct sabpf_dir_probe probe = {};
 
-	/* fromSource rules need the walked path itself. */
 	sabpf_barrier();
+
+	/* fromSource rules need the walked path itself. */
 	if (c->cacheable && c->root && !(cfg->flags & c->source_flag))
 		sabpf_dir_probe(dentry, mnt, &probe);
 	if (sabpf_dir_lookup(run, slot, c->table, c->root, dentry, mnt, &probe))
@@ -117,7 +118,7 @@ static __always_inline void sabpf_target_rules(const struct sabpf_config *cfg,
 	run->dir_ready = 0;
 #endif
 
-	/* The path as the task sees it, up to the top of its mount tree. */
+	/* The path in the task's mount namespace, up to the top of its mount tree. */
 	SABPF_WALK(run, SABPF_STACK_TARGET, dentry, mnt);
 	SABPF_LOOKUP(run, slot, c->root, SABPF_STACK_TARGET, SABPF_MATCH_TARGET);
 

@@ -9,10 +9,10 @@
  * changed:
  *   - the directory's path: a dentry changes parent or name only under the
  *     kernel's rename_lock, and a mount moves only under mount_lock. Both are
- *     seqlocks whose counters every such writer bumps. As d_path() does, the
- *     counters are read before the walk (and before the target's parent) and
- *     again after it, and an entry is stored only when they did not move and
- *     the walk went through the directory it is stored under. Otherwise a
+ *     seqlocks whose counters every such writer bumps. As in d_path(), the
+ *     counters are read before the target's parent and again after the
+ *     walk. An entry is stored only when they did not move and the walk
+ *     went through the directory it is stored under, because otherwise a
  *     file renamed during the check would store its new directory's state
  *     under its old one.
  *   - local dentries: a filesystem that revalidates dentries (NFS, FUSE,
@@ -59,8 +59,8 @@
 
 /*
  * Keeps the compiler from moving memory reads across this point.
- * NOTE: no CPU barrier. The counter, parent, counter read order relies on
- * x86 keeping loads in order (and on the helper calls between them); a
+ * NOTE: this is no CPU barrier. The order counters, parent, counters relies
+ * on x86 keeping loads in order and on the helper calls between them. A
  * weakly ordered CPU such as arm64 would need read barriers here.
  */
 #define sabpf_barrier() asm volatile("" ::: "memory")
@@ -106,7 +106,7 @@ struct {
 extern const void rename_lock __ksym __weak;
 extern const void mount_lock __ksym __weak;
 
-/* What a path check learned about the target's directory before its walk. */
+/* State of the target's directory, read by a path check before its walk. */
 struct sabpf_dir_probe {
 	struct inode *inode; /* the directory's inode; NULL: do not cache */
 	__u64 dentry;
@@ -117,17 +117,16 @@ struct sabpf_dir_probe {
 };
 
 /*
- * Reads both counters and the time. Fails while a writer holds either lock
- * (its counter is odd).
+ * Reads both counters. Fails while a writer holds either lock (its counter
+ * is odd).
  */
-static __always_inline int sabpf_path_seqs(struct sabpf_dir_probe *p)
+static __always_inline int sabpf_path_seqs(__u32 *rename_seq, __u32 *mount_seq)
 {
 	if (!&rename_lock || !&mount_lock)
 		return -1;
-	p->rename_seq = BPF_CORE_READ((seqlock_t *)&rename_lock, seqcount.seqcount.sequence);
-	p->mount_seq = BPF_CORE_READ((seqlock_t *)&mount_lock, seqcount.seqcount.sequence);
-	p->now = bpf_jiffies64();
-	return (p->rename_seq | p->mount_seq) & 1 ? -1 : 0;
+	*rename_seq = BPF_CORE_READ((seqlock_t *)&rename_lock, seqcount.seqcount.sequence);
+	*mount_seq = BPF_CORE_READ((seqlock_t *)&mount_lock, seqcount.seqcount.sequence);
+	return (*rename_seq | *mount_seq) & 1 ? -1 : 0;
 }
 
 /*
@@ -147,8 +146,9 @@ static __always_inline void sabpf_dir_probe(struct dentry *dentry, struct vfsmou
 	if (!dentry || !mnt)
 		return;
 	epoch = bpf_map_lookup_elem(&sabpf_epoch, &zero);
-	if (!epoch || sabpf_path_seqs(p) < 0)
+	if (!epoch || sabpf_path_seqs(&p->rename_seq, &p->mount_seq) < 0)
 		return;
+	p->now = bpf_jiffies64();
 
 	/* The parent only after the counters (read_seqbegin): a later rename moves them. */
 	sabpf_barrier();
@@ -182,9 +182,9 @@ static __always_inline int sabpf_dir_take(struct sabpf_run *run, const struct sa
 }
 
 /*
- * Answers the target lookup from the directory's cached state: fills the
- * target match and returns 1, or returns 0 (match untouched) when the state
- * is missing or stale. slot must be read before the probe (see sabpf_epoch).
+ * Fills the target match from the directory's cached state and returns 1,
+ * or returns 0 (match untouched) when the state is missing or stale. slot
+ * must be read before the probe (see sabpf_epoch).
  */
 static __always_inline int sabpf_dir_lookup(struct sabpf_run *run, __u32 slot,
 					    __u32 table, __u32 root, struct dentry *dentry,
@@ -196,7 +196,7 @@ static __always_inline int sabpf_dir_lookup(struct sabpf_run *run, __u32 slot,
 	struct sabpf_dir_state *state;
 	struct sabpf_dir_entry *e;
 	struct sabpf_node *node;
-	int taken;
+	int found;
 
 	if (!p->inode)
 		return 0;
@@ -205,9 +205,9 @@ static __always_inline int sabpf_dir_lookup(struct sabpf_run *run, __u32 slot,
 		return 0;
 	e = &state->table[sabpf_bit(table)];
 	bpf_spin_lock(&state->lock);
-	taken = sabpf_dir_take(run, e, slot, root, mnt, p);
+	found = sabpf_dir_take(run, e, slot, root, mnt, p);
 	bpf_spin_unlock(&state->lock);
-	if (!taken)
+	if (!found)
 		return 0;
 	k = bpf_map_lookup_elem(&sabpf_key_scratches, &key_index);
 	if (!k)
@@ -235,7 +235,7 @@ static __always_inline void sabpf_dir_fill(struct sabpf_run *run, __u32 slot,
 					   const struct sabpf_dir_probe *p)
 {
 	struct sabpf_walk *w = &run->walk[SABPF_STACK_TARGET];
-	struct sabpf_dir_probe again = {};
+	__u32 rename_seq, mount_seq;
 	struct sabpf_dir_state *state;
 	struct sabpf_dir_entry *e;
 
@@ -246,8 +246,8 @@ static __always_inline void sabpf_dir_fill(struct sabpf_run *run, __u32 slot,
 
 	/* read_seqretry: a rename or mount during the walk leaves nothing to store. */
 	sabpf_barrier();
-	if (sabpf_path_seqs(&again) < 0 || again.rename_seq != p->rename_seq ||
-	    again.mount_seq != p->mount_seq)
+	if (sabpf_path_seqs(&rename_seq, &mount_seq) < 0 || rename_seq != p->rename_seq ||
+	    mount_seq != p->mount_seq)
 		return;
 
 	/* Created zeroed (not valid) on the directory's first fill, updated in place after. */

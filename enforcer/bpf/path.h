@@ -342,7 +342,7 @@ static __always_inline void sabpf_match_leaf(struct sabpf_match *m, const struct
 }
 
 /*
- * Keeps what the lookup knows once it has passed the leaf's directory:
+ * Keeps the lookup's state once it has passed the leaf's directory:
  * the masks so far, that directory's children rules and its node (0 when
  * a component above it had no node, which ends the lookup there). The
  * directory cache (dir_cache.h) stores it.

@@ -188,7 +188,7 @@ enum sabpf_counter {
 	SABPF_COUNTER_NO_CONFIG = 2,	  /* attached, but no config: denied */
 	SABPF_COUNTER_DENIED = 3,
 	SABPF_COUNTER_AUDITED = 4,
-	SABPF_COUNTER_DIR_CACHE_HITS = 5,  /* path checks answered from a directory's cached state */
+	SABPF_COUNTER_DIR_CACHE_HITS = 5,  /* path checks decided from a directory's cached state */
 	SABPF_COUNTER_DIR_CACHE_FILLS = 6, /* directory states cached after a full walk */
 	SABPF_COUNTERS = 8,
 };

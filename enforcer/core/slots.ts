@@ -84,10 +84,10 @@ export function maxSlotInUse(kernel: KernelPort): number {
 /**
  * Deletes the entries of every slot that no container config names, and
  * returns how many it deleted. An enforcer killed between writing a slot
- * and naming it, or between unnaming it and deleting it, leaves such
- * entries behind; after a restart the slot number can be given out again
- * (maxSlotInUse counts only named slots), and the old entries would then
- * mix into the new program's trie.
+ * and naming it (or between unnaming it and deleting it) leaves such
+ * entries behind. maxSlotInUse counts only named slots, so after a restart
+ * the slot number can be given out again, and the old entries would mix
+ * into the new program's trie.
  */
 export function deleteUnnamedSlots(kernel: KernelPort): number {
   const named = new Set<number>();

@@ -171,8 +171,8 @@ describe('directory cache of the path checks in a VM', function () {
 
       // A race can only show a bug, never prove it absent. With the cache
       // as first written (parent read before the counters, no recheck),
-      // race.read lost within 50,000 renames in both modes; the exec and
-      // allowed-read races lost in longer runs of the same helper.
+      // race.read lost within 50,000 renames in both modes. The exec and
+      // allowed-read races lost only in longer runs of the same helper.
       for (const name of ['race.read', 'race.exec', 'race.allowedRead']) {
         it(`keeps ${name} unchanged by a rename race`, () => {
           const s = step(name);

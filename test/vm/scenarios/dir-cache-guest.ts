@@ -73,7 +73,7 @@ function race(k: KernelPrograms, name: string, args: string[]): void {
   };
 }
 
-/** The policy under test in slot 0: reads under secret/ and exec of bin/denied are denied. */
+/** Writes a policy into slot 0 (replacing every trie entry) and returns its config. */
 function writePolicy(k: KernelPrograms, file: Trie, exec: Trie): Buffer {
   for (const map of ['sabpf_nodes', 'sabpf_long_nodes'] as const) for (const key of k.keys(map)) k.deleteElem(map, key);
   k.updateElems('sabpf_nodes', [...file.entries(), ...exec.entries()]);

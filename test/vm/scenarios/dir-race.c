@@ -45,6 +45,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "cgroup_join.h"
+
 static atomic_int stop;
 static atomic_long checks;
 static int exec_table;
@@ -56,17 +58,10 @@ static char *const no_env[] = {NULL};
 
 static void join_cgroup(const char *dir)
 {
-	char path[4096], pid[32];
-	int fd, n;
-
-	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
-	n = snprintf(pid, sizeof(pid), "%d\n", getpid());
-	fd = open(path, O_WRONLY);
-	if (fd < 0 || write(fd, pid, n) != n) {
+	if (sabpf_join_cgroup(dir) < 0) {
 		fprintf(stderr, "sabpf-race: failed to join cgroup %s: %s\n", dir, strerror(errno));
 		exit(2);
 	}
-	close(fd);
 }
 
 /*

@@ -35,6 +35,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cgroup_join.h"
+
 #ifndef AF_PACKET
 #define AF_PACKET 17
 #endif
@@ -109,17 +111,10 @@ static int net(const char *op, const char *addr, const char *port, const char *p
 
 static void join_cgroup(const char *dir)
 {
-	char path[4096], pid[32];
-	int fd, n;
-
-	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
-	n = snprintf(pid, sizeof(pid), "%d\n", getpid());
-	fd = open(path, O_WRONLY);
-	if (fd < 0 || write(fd, pid, n) != n) {
+	if (sabpf_join_cgroup(dir) < 0) {
 		fprintf(stderr, "sabpf-probe: failed to join cgroup %s: %s\n", dir, strerror(errno));
 		exit(2);
 	}
-	close(fd);
 }
 
 int main(int argc, char **argv)
