@@ -37,8 +37,9 @@ const kernelParams = ['console=ttyS0', 'lsm=lockdown,capability,bpf', 'panic=-1'
 export function qemuArgs(config: QemuConfig): string[] {
   const append = [...kernelParams, `sabpf.share=${config.shareDir}`].join(' ');
   return [
-    // Guest kernels hang under KVM on this kind of host, so TCG it is. In one
-    // measurement q35 booted about half a second faster than the default i440fx.
+    // KVM on this kind of host does not run guests natively (test/vm/README.md
+    // has what was tried), so TCG it is. In one measurement q35 booted about
+    // half a second faster than the default i440fx.
     '-machine',
     'q35',
     '-accel',
