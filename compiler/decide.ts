@@ -11,7 +11,7 @@
 // those that reached it is named. A deny from a policy in audit mode is
 // recorded, not enforced.
 
-import { cidrMatches } from './net.js';
+import { cidrMatches, connectDestination } from './net.js';
 import { formatPattern, patternMatches } from './paths.js';
 import type { Action, Cidr, Policy, Protocol } from './types.js';
 import { policyKey } from './types.js';
@@ -141,7 +141,8 @@ function bestRule(policy: Policy, operation: Operation): Candidate | undefined {
     for (const rule of rules) if (rule.operation === operation.kind) offer(rule.action, rule.id, () => operation.kind);
     return best;
   }
-  const { address, port, protocol } = operation;
+  const { port, protocol } = operation;
+  const address = operation.kind === 'connect' ? connectDestination(operation.address) : operation.address;
   for (const rule of rules) {
     if (rule.operation !== operation.kind || !rule.protocols.includes(protocol)) continue;
     let cidr: Cidr | undefined;

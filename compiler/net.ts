@@ -103,6 +103,34 @@ export function parseAddress(text: string): Uint8Array | undefined {
   return undefined;
 }
 
+/**
+ * The loopback address a connect or send to cidr reaches, when cidr is the
+ * single unspecified address (0.0.0.0, ::ffff:0.0.0.0 or ::); else undefined.
+ * The kernel delivers those to loopback, and the BPF programs judge them so.
+ */
+export function unspecifiedLoopback(cidr: Cidr): string | undefined {
+  if (cidr.prefixLength !== 128) return undefined;
+  const mapped = isIPv4Mapped(cidr.address);
+  const host = cidr.address.subarray(mapped ? 12 : 0);
+  if (host.some((byte) => byte !== 0)) return undefined;
+  return mapped ? '127.0.0.1' : '::1';
+}
+
+/**
+ * The address a connect or send to address goes to, as the BPF programs
+ * check it: 0.0.0.0 and ::ffff:0.0.0.0 go to 127.0.0.1, and :: to ::1 (to
+ * 127.0.0.1 from an IPv6 socket bound to a mapped address, which this model
+ * does not know about).
+ */
+export function connectDestination(address: Uint8Array): Uint8Array {
+  const mapped = isIPv4Mapped(address);
+  if (address.subarray(mapped ? 12 : 0).some((byte) => byte !== 0)) return address;
+  const loopback = new Uint8Array(address);
+  if (mapped) loopback[12] = 127;
+  loopback[15] = 1;
+  return loopback;
+}
+
 export function isIPv4Mapped(address: Uint8Array): boolean {
   for (let i = 0; i < 10; i++) if (address[i] !== 0) return false;
   return address[10] === 0xff && address[11] === 0xff;

@@ -25,7 +25,7 @@ import {
   Table,
   type Verdict,
 } from './layout.js';
-import { maskAddress } from './net.js';
+import { connectDestination, maskAddress } from './net.js';
 
 export interface KernelDecision {
   allowed: boolean;
@@ -146,9 +146,11 @@ export class KernelModel {
   private lookupNetwork(operation: SocketOperation, masks: Verdict): void {
     const op = NetOp[operation.kind];
     const proto = IpProto[operation.protocol];
+    // net.bpf.c checks a connect to the unspecified address as loopback.
+    const address = operation.kind === 'connect' ? connectDestination(operation.address) : operation.address;
     // Longest-prefix match, as BPF_MAP_TYPE_LPM_TRIE does it.
     for (let length = 128; length >= 0; length--) {
-      const key = encodeNetKey(0, op, proto, maskAddress(operation.address, length), length).toString('hex');
+      const key = encodeNetKey(0, op, proto, maskAddress(address, length), length).toString('hex');
       const prefix = this.netPrefixes.get(key);
       if (!prefix) continue;
       const netId = prefix.readUInt32LE(0);

@@ -29,7 +29,7 @@ export function writeRules(o: BenchObject, slot: number, count: number): Buffer 
   for (let i = 0; i < count; i++) {
     file.rule(`/srv/app${i % 100}/file${i}`, 'exact', 'read', 'deny');
     exec.rule(`/opt/tools${i % 100}/bin${i}`, 'exact', 'read', 'deny');
-    net.push({ op: NetOp.connect, proto: IpProto.udp, ipv4: '127.0.0.1', cidr: 32, port: 20000 + (i % 40000), action: 'deny' });
+    net.push({ op: NetOp.connect, proto: IpProto.udp, ip: '127.0.0.1', cidr: 32, port: 20000 + (i % 40000), action: 'deny' });
   }
   const { prefixes, ports } = netEntries(ids, net, slot);
   writeBatch(o, 'sabpf_nodes', [...file.entries(), ...exec.entries()]);

@@ -68,6 +68,44 @@ static __always_inline int sabpf_read_sockaddr(struct sockaddr *address, int add
 	return -1;
 }
 
+/*
+ * Rewrites an unspecified destination to the loopback address the kernel
+ * sends it to, so that rules for 127.0.0.0/8 or ::1 judge it and the record
+ * names it. 0.0.0.0 goes to 127.0.0.1 (ip_route_output_key_hash_rcu, which
+ * uses the socket's bound address instead when it has one), :: to ::1, and
+ * :: from an IPv6 socket bound to an IPv4-mapped address to 127.0.0.1
+ * (tcp_v6_connect, ip6_datagram_connect, udpv6_sendmsg). Binds are not
+ * rewritten: there the unspecified address means every local address.
+ */
+static __always_inline void sabpf_loopback_unspecified(struct sock *sk, struct sabpf_sockaddr *a)
+{
+	__u32 high = 0, mid = 0, low = 0;
+	struct in6_addr bound = {};
+
+	__builtin_memcpy(&high, &a->addr[0], 4);
+	__builtin_memcpy(&mid, &a->addr[4], 4);
+	if (high || mid)
+		return;
+	__builtin_memcpy(&low, &a->addr[8], 4);
+	__builtin_memcpy(&high, &a->addr[12], 4);
+	if (high)
+		return;
+	if (low == 0) {
+		bpf_probe_read_kernel(&bound, sizeof(bound), &sk->__sk_common.skc_v6_rcv_saddr);
+		if (a->family == AF_INET6 && bound.in6_u.u6_addr32[0] == 0 &&
+		    bound.in6_u.u6_addr32[1] == 0 && bound.in6_u.u6_addr32[2] == bpf_htonl(0xffff))
+			low = bpf_htonl(0xffff); /* goes on as ::ffff:0.0.0.0 below */
+		else
+			a->addr[15] = 1; /* ::1 */
+	}
+	if (low == bpf_htonl(0xffff)) {
+		a->addr[10] = 0xff;
+		a->addr[11] = 0xff;
+		a->addr[12] = 127; /* ::ffff:127.0.0.1 */
+		a->addr[15] = 1;
+	}
+}
+
 /* ORs the masks of every port block of net node prefix that holds port. */
 static __always_inline void sabpf_add_ports(__u32 slot, const struct sabpf_net_prefix *prefix,
 					    __u16 port, struct sabpf_verdict *v)
@@ -164,6 +202,8 @@ static __always_inline int sabpf_check_addr(struct socket *sock, struct sockaddr
 	if (sabpf_read_sockaddr(address, addrlen, sk_family,
 				op == SABPF_NET_BIND || hook == SABPF_HOOK_SOCKET_SENDMSG, &a) < 0)
 		return SABPF_ALLOW;
+	if (op == SABPF_NET_CONNECT)
+		sabpf_loopback_unspecified(sock->sk, &a);
 
 	/* Longest prefix for the address, then its port blocks. */
 	key.slot = cfg->slot;

@@ -162,6 +162,26 @@ describe('compileContainer', () => {
     const model = new KernelModel(program as NonNullable<typeof program>);
     const address = parseAddress('10.1.2.3') as Uint8Array;
 
+    it('checks a connect to 0.0.0.0 or :: as loopback', () => {
+      const loopbackOnly = policiesFrom(
+        policyYaml(
+          'loopback',
+          `  network:
+    posture: allow
+    rules:
+      - operation: connect
+        cidrs: [127.0.0.0/8, '::1/128']
+        action: deny`,
+        ),
+      );
+      const loopbackModel = new KernelModel(compileContainer(loopbackOnly, webContainer) as NonNullable<typeof program>);
+      for (const text of ['0.0.0.0', '::ffff:0.0.0.0', '::']) {
+        const operation = { kind: 'connect', protocol: 'tcp', address: parseAddress(text) as Uint8Array, port: 6379 } as const;
+        assert.equal(decide(loopbackOnly, operation).decision, 'deny', text);
+        assert.equal(loopbackModel.decide(operation).allowed, false, text);
+      }
+    });
+
     it('folds the enclosing CIDR into the longer prefix', () => {
       const decision = model.decide({ kind: 'connect', protocol: 'tcp', address, port: 443 });
       assert.equal(decision.allowed, false);

@@ -332,6 +332,40 @@ describe('BPF LSM hooks and the native addon in a VM', function () {
       notDeniedByBpf('main', 'net.c1.tfoAllowed');
     });
     it('allows an AF_INET6 connect to the mapped allowed port', () => succeeded('main', 'net.c1.connectMappedAllowed'));
+    describe('the unspecified address, which the kernel delivers to loopback', () => {
+      const loopback4 = '00000000000000000000ffff7f000001';
+      it('denies a connect to 0.0.0.0 by the rule for 127.0.0.1, and records 127.0.0.1', () => {
+        denied('main', 'net.c1.connectAnyDenied');
+        event('main', 'net.c1.connectAnyDenied', {
+          hook: Hook.socketConnect,
+          port: 9999,
+          family: AF_INET,
+          addr: loopback4,
+          decision: DENY,
+        });
+      });
+      it('allows a connect to 0.0.0.0 by the 127.0.0.1 allow rule', () => {
+        succeeded('main', 'net.c1.connectAnyAllowed');
+        succeeded('main', 'net.outside.connectAny');
+      });
+      it('denies an AF_INET6 connect to ::ffff:0.0.0.0 by the IPv4 rule', () => {
+        denied('main', 'net.c1.connectMappedAnyDenied');
+        event('main', 'net.c1.connectMappedAnyDenied', { family: AF_INET6, addr: loopback4 });
+      });
+      it('denies a connect to :: by the rule for ::1, and records ::1', () => {
+        denied('main', 'net.c1.connectAny6Denied');
+        event('main', 'net.c1.connectAny6Denied', { family: AF_INET6, port: 9999, addr: '00000000000000000000000000000001' });
+      });
+      it('checks :: from a mapped-bound socket as 127.0.0.1', () => {
+        succeeded('main', 'net.outside.connectAny6MappedBound');
+        denied('main', 'net.c1.connectAny6MappedBoundDenied');
+        event('main', 'net.c1.connectAny6MappedBoundDenied', { family: AF_INET6, addr: loopback4 });
+      });
+      it('denies a UDP sendto to 0.0.0.0 by the rule for 127.0.0.1', () => {
+        denied('main', 'net.c1.sendtoAnyDenied');
+        event('main', 'net.c1.sendtoAnyDenied', { netOp: NetOp.connect, port: 9998, addr: loopback4 });
+      });
+    });
     it('denies a bind to a denied UDP port', () => denied('main', 'net.c1.bindDenied'));
     it('records the bind op', () => event('main', 'net.c1.bindDenied', { hook: Hook.socketBind, netOp: NetOp.bind, port: 5353 }));
     it('allows a bind to another port', () => succeeded('main', 'net.c1.bindAllowed'));
@@ -389,6 +423,7 @@ describe('BPF LSM hooks and the native addon in a VM', function () {
     it('denies in a cgroup nested 20 levels below', () => denied('global', 'global.g1nested.secret'));
     it('denies a denied binary there', () => denied('global', 'global.g1.execDenied'));
     it('denies a mapped-address connect there', () => denied('global', 'global.g1.connectDenied'));
+    it('denies a connect to 0.0.0.0 there by the rule for 127.0.0.1', () => denied('global', 'global.g1.connectAnyDenied'));
     it('denies a raw socket there', () => denied('global', 'global.g1.raw4'));
     it('denies linking a protected file there', () => denied('global', 'global.g1.link'));
     it('records the global-mode link denial', () =>
@@ -503,9 +538,10 @@ describe('BPF LSM hooks and the native addon in a VM', function () {
       it('lets an unconfined task run the denied binary', () => notDeniedByBpf(L, 'legacy.outside.execDenied'));
 
       it('allows a connect to an allowed port', () => succeeded(L, 'legacy.l1.connectAllowed'));
-      it('denies a connect to a denied port, over IPv4 and IPv4-mapped IPv6', () => {
+      it('denies a connect to a denied port, over IPv4, IPv4-mapped IPv6 and 0.0.0.0', () => {
         denied(L, 'legacy.l1.connectDenied');
         denied(L, 'legacy.l1.connectMappedDenied');
+        denied(L, 'legacy.l1.connectAnyDenied');
       });
       it('denies a UDP sendto and a TCP Fast Open send to denied ports', () => {
         denied(L, 'legacy.l1.sendtoDenied');

@@ -1,6 +1,8 @@
 // Hand-built map entries for the guest scenarios: small path tries and net
 // rules written with the compiler's layout encoders, without the compiler,
 // so a scenario states exactly which masks the kernel sees.
+import { isIPv4 } from 'node:net';
+
 import {
   Access,
   Hook,
@@ -18,6 +20,7 @@ import {
   type TrieNode,
   type Verdict,
 } from '../../../compiler/layout.js';
+import { parseAddress } from '../../../compiler/net.js';
 
 export type ScopeName = keyof typeof Scope;
 export type AccessName = keyof typeof Access;
@@ -106,22 +109,20 @@ export class Trie {
   }
 }
 
-/** IPv4 text to its IPv4-mapped IPv6 bytes. */
-export function mapped(ipv4: string): Uint8Array {
-  const bytes = new Uint8Array(16);
-  bytes[10] = 0xff;
-  bytes[11] = 0xff;
-  ipv4.split('.').forEach((octet, i) => {
-    bytes[12 + i] = Number(octet);
-  });
-  return bytes;
+/** Parses an IPv4 or IPv6 address into the 16 bytes of a net key (IPv4 mapped). */
+function keyAddress(ip: string): Uint8Array {
+  const address = parseAddress(ip);
+  if (address === undefined) {
+    throw new Error(`failed to build a net rule: ${JSON.stringify(ip)} is not an IPv4 or IPv6 address`);
+  }
+  return address;
 }
 
 export interface NetRule {
   op: number;
   proto: number;
-  /** IPv4 address and CIDR bits, stored mapped. */
-  ipv4: string;
+  /** IPv4 or IPv6 address, and CIDR bits within its own family (IPv4 is stored mapped). */
+  ip: string;
   cidr: number;
   /** A single port, or undefined for every port. */
   port?: number;
@@ -133,7 +134,7 @@ export interface NetRule {
 export function netEntries(ids: Ids, rules: NetRule[], slot = 0): { prefixes: Array<[Buffer, Buffer]>; ports: Array<[Buffer, Buffer]> } {
   const nodes = new Map<string, { key: Buffer; id: number; mask: number; ports: Map<string, Verdict> }>();
   for (const rule of rules) {
-    const key = encodeNetKey(slot, rule.op, rule.proto, mapped(rule.ipv4), 96 + rule.cidr);
+    const key = encodeNetKey(slot, rule.op, rule.proto, keyAddress(rule.ip), (isIPv4(rule.ip) ? 96 : 0) + rule.cidr);
     const name = key.toString('hex');
     let node = nodes.get(name);
     if (!node) {

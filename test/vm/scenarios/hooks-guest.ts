@@ -155,10 +155,11 @@ function writePolicy(k: KernelPrograms): { file: Trie; exec: Trie; source: Trie;
   const busyboxFiles = new Trie(ids).rule(`${t}/fs.txt`, 'exact', 'read', 'deny');
 
   const net = netEntries(ids, [
-    { op: NetOp.connect, proto: IpProto.tcp, ipv4: '127.0.0.1', cidr: 32, port: 9999, action: 'deny' },
-    { op: NetOp.connect, proto: IpProto.tcp, ipv4: '127.0.0.1', cidr: 32, port: 8080, action: 'allow' },
-    { op: NetOp.bind, proto: IpProto.udp, ipv4: '0.0.0.0', cidr: 32, port: 5353, action: 'deny' },
-    { op: NetOp.connect, proto: IpProto.udp, ipv4: '127.0.0.1', cidr: 32, port: 9998, action: 'deny' },
+    { op: NetOp.connect, proto: IpProto.tcp, ip: '127.0.0.1', cidr: 32, port: 9999, action: 'deny' },
+    { op: NetOp.connect, proto: IpProto.tcp, ip: '127.0.0.1', cidr: 32, port: 8080, action: 'allow' },
+    { op: NetOp.bind, proto: IpProto.udp, ip: '0.0.0.0', cidr: 32, port: 5353, action: 'deny' },
+    { op: NetOp.connect, proto: IpProto.udp, ip: '127.0.0.1', cidr: 32, port: 9998, action: 'deny' },
+    { op: NetOp.connect, proto: IpProto.tcp, ip: '::1', cidr: 128, port: 9999, action: 'deny' },
   ]);
 
   const tries = [file, exec, usrBinOnly, source, busyboxFiles];
@@ -286,6 +287,16 @@ async function phaseMain(): Promise<Record<string, unknown>> {
   probe('net.c1.sendtoAllowed', 'c1', 'sendto', '127.0.0.1', '9997');
   probe('net.c1.sendtoUnspecDenied', 'c1', 'sendto-unspec', '127.0.0.1', '9998');
   probe('net.c1.tfoDenied', 'c1', 'tfo', '127.0.0.1', '9999');
+
+  // The unspecified address reaches this host's loopback: it is judged as 127.0.0.1 or ::1.
+  probe('net.c1.connectAnyDenied', 'c1', 'connect', '0.0.0.0', '9999', 'tcp');
+  probe('net.c1.connectAnyAllowed', 'c1', 'connect', '0.0.0.0', '8080', 'tcp');
+  probe('net.c1.connectMappedAnyDenied', 'c1', 'connect', '::ffff:0.0.0.0', '9999', 'tcp');
+  probe('net.c1.connectAny6Denied', 'c1', 'connect', '::', '9999', 'tcp');
+  probe('net.c1.connectAny6MappedBoundDenied', 'c1', 'connect-from', '::ffff:127.0.0.1', '::', '9999');
+  probe('net.c1.sendtoAnyDenied', 'c1', 'sendto', '0.0.0.0', '9998');
+  probe('net.outside.connectAny', undefined, 'connect', '0.0.0.0', '8080', 'tcp');
+  probe('net.outside.connectAny6MappedBound', undefined, 'connect-from', '::ffff:127.0.0.1', '::', '8080');
   probe('net.c1.tfoAllowed', 'c1', 'tfo', '127.0.0.1', '8080');
   probe('net.outside.sendtoDenied', undefined, 'sendto', '127.0.0.1', '9998');
   probe('net.c1.bindDenied', 'c1', 'bind', '0.0.0.0', '5353', 'udp');
@@ -380,6 +391,7 @@ async function phaseGlobal(): Promise<Record<string, unknown>> {
   probe('global.g1nested.secret', g1Nested, 'open', `${t}/secret.txt`, 'r');
   probe('global.g1.execDenied', 'g1', 'exec', `${t}/bin/denied`);
   probe('global.g1.connectDenied', 'g1', 'connect', '::ffff:127.0.0.1', '9999', 'tcp');
+  probe('global.g1.connectAnyDenied', 'g1', 'connect', '0.0.0.0', '9999', 'tcp');
   probe('global.g1.raw4', 'g1', 'raw4');
   probe('global.g1.link', 'g1', 'link', `${t}/secret.txt`, `${t}/links/secret-global`);
   probe('global.outside.link', undefined, 'link', `${t}/secret.txt`, `${t}/links/secret-global-outside`);
@@ -468,6 +480,7 @@ async function phaseLegacy(mode: 'auto' | 'legacy'): Promise<Record<string, unkn
   probe('legacy.l1.connectAllowed', 'l1', 'connect', '127.0.0.1', '8080', 'tcp');
   probe('legacy.l1.connectDenied', 'l1', 'connect', '127.0.0.1', '9999', 'tcp');
   probe('legacy.l1.connectMappedDenied', 'l1', 'connect', '::ffff:127.0.0.1', '9999', 'tcp');
+  probe('legacy.l1.connectAnyDenied', 'l1', 'connect', '0.0.0.0', '9999', 'tcp');
   probe('legacy.l1.sendtoDenied', 'l1', 'sendto', '127.0.0.1', '9998');
   probe('legacy.l1.sendtoUnspecDenied', 'l1', 'sendto-unspec', '127.0.0.1', '9998');
   probe('legacy.l1.tfoDenied', 'l1', 'tfo', '127.0.0.1', '9999');

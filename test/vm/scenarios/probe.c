@@ -15,6 +15,7 @@
  *     rename OLD NEW            rename(2)
  *     connect ADDR PORT tcp|udp|mptcp  connect(2); ADDR is IPv4 or IPv6 (may be mapped)
  *     bind ADDR PORT tcp|udp    bind(2)
+ *     connect-from SRC ADDR PORT  bind(2) a TCP socket to SRC (port 0), then connect(2)
  *     sendto ADDR PORT          sendto(2) of one byte from an unconnected UDP socket
  *     sendto-unspec ADDR PORT   the same from an IPv4 socket, with the address's family AF_UNSPEC
  *     tfo ADDR PORT             sendto(2) of one byte with MSG_FASTOPEN from a new TCP socket
@@ -109,6 +110,23 @@ static int net(const char *op, const char *addr, const char *port, const char *p
 	return report(bind(fd, (struct sockaddr *)&ss, len));
 }
 
+/* A TCP connect from a socket bound first to src: the kernel reads "::" by the bound family. */
+static int connect_from(const char *src, const char *addr, const char *port)
+{
+	struct sockaddr_storage from, to;
+	socklen_t from_len = parse_addr(src, "0", &from);
+	socklen_t to_len = parse_addr(addr, port, &to);
+	int fd = socket(to.ss_family, SOCK_STREAM, 0);
+
+	if (fd < 0)
+		return report(fd);
+	if (bind(fd, (struct sockaddr *)&from, from_len) < 0) {
+		fprintf(stderr, "sabpf-probe: failed to bind to %s: %s\n", src, strerror(errno));
+		exit(2);
+	}
+	return report(connect(fd, (struct sockaddr *)&to, to_len));
+}
+
 static void join_cgroup(const char *dir)
 {
 	if (sabpf_join_cgroup(dir) < 0) {
@@ -163,6 +181,8 @@ int main(int argc, char **argv)
 		return net(op, argv[2], argv[3], "tcp");
 	if ((!strcmp(op, "connect") || !strcmp(op, "bind")) && argc == 5)
 		return net(op, argv[2], argv[3], argv[4]);
+	if (!strcmp(op, "connect-from") && argc == 5)
+		return connect_from(argv[2], argv[3], argv[4]);
 	if (!strcmp(op, "raw4"))
 		return report(socket(AF_INET, SOCK_RAW, IPPROTO_ICMP));
 	if (!strcmp(op, "link") && argc == 4)
