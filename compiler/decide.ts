@@ -11,9 +11,9 @@
 // those that reached it is named. A deny from a policy in audit mode is
 // recorded, not enforced.
 
-import { cidrMatches, connectDestination } from './net.js';
+import { alsoAddresses, cidrMatches } from './net.js';
 import { formatPattern, patternMatches } from './paths.js';
-import type { Action, Cidr, Policy, Protocol } from './types.js';
+import type { Action, Cidr, NetworkRule, Policy, Protocol } from './types.js';
 import { policyKey } from './types.js';
 
 export interface SocketOperation {
@@ -141,27 +141,47 @@ function bestRule(policy: Policy, operation: Operation): Candidate | undefined {
     for (const rule of rules) if (rule.operation === operation.kind) offer(rule.action, rule.id, () => operation.kind);
     return best;
   }
+  // An operation on the unspecified address reaches other addresses too
+  // (net.bpf.c), and each must be ruled: a deny for any of them wins, and the
+  // operation is allowed or audited by rule only if every one of them is.
+  let combined = bestNetworkRule(rules, operation, operation.address);
+  for (const other of alsoAddresses(operation.kind, operation.address)) {
+    combined = stricter(combined, bestNetworkRule(rules, operation, other));
+  }
+  return combined;
+}
+
+/** Returns the most restrictive network rule that matches the operation at address. */
+function bestNetworkRule(rules: NetworkRule[], operation: SocketOperation, address: Uint8Array): Candidate | undefined {
   const { port, protocol } = operation;
-  const address = operation.kind === 'connect' ? connectDestination(operation.address) : operation.address;
+  let best: Candidate | undefined;
   for (const rule of rules) {
     if (rule.operation !== operation.kind || !rule.protocols.includes(protocol)) continue;
-    let cidr: Cidr | undefined;
-    if (rule.cidrs.length > 0) {
-      for (const candidate of rule.cidrs) {
-        if (cidrMatches(candidate, address)) {
-          cidr = candidate;
-          break;
-        }
-      }
-      if (!cidr) continue;
-    }
     let portMatches = rule.ports.length === 0;
     for (const range of rule.ports) if (port >= range.port && port <= range.endPort) portMatches = true;
     if (!portMatches) continue;
-    const matchedCidr = cidr;
-    offer(rule.action, rule.id, () => `${matchedCidr?.text ?? 'any address'} port ${port}`);
+
+    const cidr = matchingCidr(rule.cidrs, address);
+    if (cidr === undefined) continue;
+    if (!best || SEVERITY[rule.action] > SEVERITY[best.action]) {
+      best = { action: rule.action, id: rule.id, matched: () => `${cidr === 'any' ? 'any address' : cidr.text} port ${port}` };
+    }
   }
   return best;
+}
+
+/** Combines the rulings for two addresses of one operation; undefined leaves it to the posture. */
+function stricter(a: Candidate | undefined, b: Candidate | undefined): Candidate | undefined {
+  if (a?.action === 'deny') return a;
+  if (b?.action === 'deny') return b;
+  if (a === undefined || b === undefined) return undefined;
+  return SEVERITY[b.action] > SEVERITY[a.action] ? b : a;
+}
+
+/** Returns the first CIDR of a rule that contains address, 'any' for a rule without CIDRs, or undefined. */
+function matchingCidr(cidrs: Cidr[], address: Uint8Array): Cidr | 'any' | undefined {
+  if (cidrs.length === 0) return 'any';
+  return cidrs.find((candidate) => cidrMatches(candidate, address));
 }
 
 function sourceMatches(fromSource: readonly string[], executable: string | undefined): boolean {

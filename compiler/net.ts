@@ -103,32 +103,22 @@ export function parseAddress(text: string): Uint8Array | undefined {
   return undefined;
 }
 
-/**
- * The loopback address a connect or send to cidr reaches, when cidr is the
- * single unspecified address (0.0.0.0, ::ffff:0.0.0.0 or ::); else undefined.
- * The kernel delivers those to loopback, and the BPF programs judge them so.
- */
-export function unspecifiedLoopback(cidr: Cidr): string | undefined {
-  if (cidr.prefixLength !== 128) return undefined;
-  const mapped = isIPv4Mapped(cidr.address);
-  const host = cidr.address.subarray(mapped ? 12 : 0);
-  if (host.some((byte) => byte !== 0)) return undefined;
-  return mapped ? '127.0.0.1' : '::1';
-}
+/** 0.0.0.0 in its IPv4-mapped form, ::ffff:0.0.0.0. */
+export const IPV4_ANY: Uint8Array = new Uint8Array([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 0, 0]);
+const LOOPBACK4 = new Uint8Array([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1]);
+const LOOPBACK6 = new Uint8Array([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
 
 /**
- * The address a connect or send to address goes to, as the BPF programs
- * check it: 0.0.0.0 and ::ffff:0.0.0.0 go to 127.0.0.1, and :: to ::1 (to
- * 127.0.0.1 from an IPv6 socket bound to a mapped address, which this model
- * does not know about).
+ * Returns the other addresses an operation on the unspecified address
+ * reaches, which the BPF programs judge too (net.bpf.c): a connect to
+ * 0.0.0.0 also reaches 127.0.0.1, one to :: also ::1 and 127.0.0.1, and a
+ * bind to :: also 0.0.0.0 (this model assumes no IPV6_V6ONLY).
  */
-export function connectDestination(address: Uint8Array): Uint8Array {
+export function alsoAddresses(kind: 'connect' | 'bind', address: Uint8Array): Uint8Array[] {
   const mapped = isIPv4Mapped(address);
-  if (address.subarray(mapped ? 12 : 0).some((byte) => byte !== 0)) return address;
-  const loopback = new Uint8Array(address);
-  if (mapped) loopback[12] = 127;
-  loopback[15] = 1;
-  return loopback;
+  if (address.subarray(mapped ? 12 : 0).some((byte) => byte !== 0)) return [];
+  if (kind === 'connect') return mapped ? [LOOPBACK4] : [LOOPBACK4, LOOPBACK6];
+  return mapped ? [] : [IPV4_ANY];
 }
 
 export function isIPv4Mapped(address: Uint8Array): boolean {

@@ -2,7 +2,7 @@
 // syntax, and the CEL rules of the CRD. Builds the validated PolicySpec.
 
 import { formatPattern, normalizePattern } from './paths.js';
-import { parseCidr, unspecifiedLoopback } from './net.js';
+import { parseCidr } from './net.js';
 import { fieldPath } from './schema.js';
 import type {
   Action,
@@ -311,23 +311,8 @@ function checkNetworkSection(raw: Raw, report: Report): Section<NetworkRule> {
     asArray(rule.cidrs).forEach((text, j) => {
       if (typeof text !== 'string') return;
       const parsed = parseCidr(text);
-      if (!parsed.ok) {
-        report([...ruleAt, 'cidrs', j], parsed.problem, parsed.fix, text);
-        return;
-      }
-
-      // A rule that can never match must not look like it protects something.
-      const loopback = operation === 'connect' ? unspecifiedLoopback(parsed.cidr) : undefined;
-      if (loopback !== undefined) {
-        report(
-          [...ruleAt, 'cidrs', j],
-          `a connect to ${text} goes to loopback and is checked as ${loopback}, so this CIDR never matches`,
-          `write ${loopback === '::1' ? '::1/128' : '127.0.0.1/32'} instead`,
-          text,
-        );
-        return;
-      }
-      cidrs.push(parsed.cidr);
+      if (parsed.ok) cidrs.push(parsed.cidr);
+      else report([...ruleAt, 'cidrs', j], parsed.problem, parsed.fix, text);
     });
 
     const ports: PortRange[] = [];

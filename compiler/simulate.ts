@@ -25,7 +25,7 @@ import {
   Table,
   type Verdict,
 } from './layout.js';
-import { connectDestination, maskAddress } from './net.js';
+import { alsoAddresses, maskAddress } from './net.js';
 
 export interface KernelDecision {
   allowed: boolean;
@@ -144,11 +144,24 @@ export class KernelModel {
   }
 
   private lookupNetwork(operation: SocketOperation, masks: Verdict): void {
+    this.lookupPrefix(operation, operation.address, masks);
+
+    // net.bpf.c folds in the other addresses the unspecified address reaches:
+    // a deny for any wins, and a rule allows or audits only if it does for all.
+    for (const other of alsoAddresses(operation.kind, operation.address)) {
+      const next = emptyVerdict();
+      this.lookupPrefix(operation, other, next);
+      const ruled = (masks.allow | masks.audit) & (next.allow | next.audit);
+      masks.deny |= next.deny;
+      masks.audit = (masks.audit | next.audit) & ruled;
+      masks.allow = ruled;
+    }
+  }
+
+  /** ORs the port masks of the longest prefix holding address, as BPF_MAP_TYPE_LPM_TRIE finds it. */
+  private lookupPrefix(operation: SocketOperation, address: Uint8Array, masks: Verdict): void {
     const op = NetOp[operation.kind];
     const proto = IpProto[operation.protocol];
-    // net.bpf.c checks a connect to the unspecified address as loopback.
-    const address = operation.kind === 'connect' ? connectDestination(operation.address) : operation.address;
-    // Longest-prefix match, as BPF_MAP_TYPE_LPM_TRIE does it.
     for (let length = 128; length >= 0; length--) {
       const key = encodeNetKey(0, op, proto, maskAddress(address, length), length).toString('hex');
       const prefix = this.netPrefixes.get(key);

@@ -69,41 +69,38 @@ static __always_inline int sabpf_read_sockaddr(struct sockaddr *address, int add
 }
 
 /*
- * Rewrites an unspecified destination to the loopback address the kernel
- * sends it to, so that rules for 127.0.0.0/8 or ::1 judge it and the record
- * names it. 0.0.0.0 goes to 127.0.0.1 (ip_route_output_key_hash_rcu, which
- * uses the socket's bound address instead when it has one), :: to ::1, and
- * :: from an IPv6 socket bound to an IPv4-mapped address to 127.0.0.1
- * (tcp_v6_connect, ip6_datagram_connect, udpv6_sendmsg). Binds are not
- * rewritten: there the unspecified address means every local address.
+ * Returns the other addresses an operation on the unspecified address
+ * reaches, a bit each (SABPF_ALSO_*), because its rules must judge them too.
+ * The kernel sends 0.0.0.0 to 127.0.0.1, or to the socket's source address
+ * when it has one (ip_route_output_key_hash_rcu). It sends :: to ::1, or to
+ * 127.0.0.1 from an IPv6 socket bound to an IPv4-mapped address
+ * (tcp_v6_connect, ip6_datagram_connect, udpv6_sendmsg). A bind to :: without
+ * IPV6_V6ONLY also takes 0.0.0.0 (inet6_bind).
  */
-static __always_inline void sabpf_loopback_unspecified(struct sock *sk, struct sabpf_sockaddr *a)
-{
-	__u32 high = 0, mid = 0, low = 0;
-	struct in6_addr bound = {};
+#define SABPF_ALSO_LOOPBACK4 1 /* ::ffff:127.0.0.1 */
+#define SABPF_ALSO_LOOPBACK6 2 /* ::1 */
+#define SABPF_ALSO_ANY4 4      /* ::ffff:0.0.0.0 */
 
-	__builtin_memcpy(&high, &a->addr[0], 4);
-	__builtin_memcpy(&mid, &a->addr[4], 4);
-	if (high || mid)
-		return;
-	__builtin_memcpy(&low, &a->addr[8], 4);
-	__builtin_memcpy(&high, &a->addr[12], 4);
-	if (high)
-		return;
-	if (low == 0) {
-		bpf_probe_read_kernel(&bound, sizeof(bound), &sk->__sk_common.skc_v6_rcv_saddr);
-		if (a->family == AF_INET6 && bound.in6_u.u6_addr32[0] == 0 &&
-		    bound.in6_u.u6_addr32[1] == 0 && bound.in6_u.u6_addr32[2] == bpf_htonl(0xffff))
-			low = bpf_htonl(0xffff); /* goes on as ::ffff:0.0.0.0 below */
-		else
-			a->addr[15] = 1; /* ::1 */
+static __always_inline __u32 sabpf_also_addresses(struct sock *sk, __u32 op, const __u8 *addr)
+{
+	__u32 w0 = 0, w1 = 0, w2 = 0, w3 = 0;
+
+	__builtin_memcpy(&w0, &addr[0], 4);
+	__builtin_memcpy(&w1, &addr[4], 4);
+	__builtin_memcpy(&w2, &addr[8], 4);
+	__builtin_memcpy(&w3, &addr[12], 4);
+	if (w0 || w1 || w3)
+		return 0;
+	if (op == SABPF_NET_CONNECT) {
+		if (w2 == bpf_htonl(0xffff))
+			return SABPF_ALSO_LOOPBACK4;
+		if (w2 == 0)
+			return SABPF_ALSO_LOOPBACK4 | SABPF_ALSO_LOOPBACK6;
+		return 0;
 	}
-	if (low == bpf_htonl(0xffff)) {
-		a->addr[10] = 0xff;
-		a->addr[11] = 0xff;
-		a->addr[12] = 127; /* ::ffff:127.0.0.1 */
-		a->addr[15] = 1;
-	}
+	if (w2 == 0 && !BPF_CORE_READ_BITFIELD_PROBED(&sk->__sk_common, skc_ipv6only))
+		return SABPF_ALSO_ANY4;
+	return 0;
 }
 
 /* ORs the masks of every port block of net node prefix that holds port. */
@@ -127,6 +124,27 @@ static __always_inline void sabpf_add_ports(__u32 slot, const struct sabpf_net_p
 			v->allow |= block->allow;
 		}
 	}
+}
+
+/*
+ * Folds the masks for another address the operation reaches into v. A policy
+ * denies if it denies any address, and allows or audits by rule only if it
+ * does so for every address, so an extra address can only deny more.
+ */
+static __always_inline void sabpf_also_check(__u32 slot, struct sabpf_net_key *key, __u16 port,
+					     struct sabpf_verdict *v)
+{
+	struct sabpf_verdict other = {};
+	struct sabpf_net_prefix *prefix;
+	__u32 ruled;
+
+	prefix = bpf_map_lookup_elem(&sabpf_net_prefixes, key);
+	if (prefix)
+		sabpf_add_ports(slot, prefix, port, &other);
+	ruled = (v->allow | v->audit) & (other.allow | other.audit);
+	v->deny |= other.deny;
+	v->audit = (v->audit | other.audit) & ruled;
+	v->allow = ruled;
 }
 
 /* Records a network decision. */
@@ -180,6 +198,7 @@ static __always_inline int sabpf_check_addr(struct socket *sock, struct sockaddr
 	struct sabpf_outcome o;
 	__u16 sk_family;
 	__u16 proto;
+	__u32 also;
 
 	/* The container's config. Without one, the attach mode decides. */
 	cfg = sabpf_config_of(sock);
@@ -202,8 +221,6 @@ static __always_inline int sabpf_check_addr(struct socket *sock, struct sockaddr
 	if (sabpf_read_sockaddr(address, addrlen, sk_family,
 				op == SABPF_NET_BIND || hook == SABPF_HOOK_SOCKET_SENDMSG, &a) < 0)
 		return SABPF_ALLOW;
-	if (op == SABPF_NET_CONNECT)
-		sabpf_loopback_unspecified(sock->sk, &a);
 
 	/* Longest prefix for the address, then its port blocks. */
 	key.slot = cfg->slot;
@@ -213,6 +230,24 @@ static __always_inline int sabpf_check_addr(struct socket *sock, struct sockaddr
 	prefix = bpf_map_lookup_elem(&sabpf_net_prefixes, &key);
 	if (prefix)
 		sabpf_add_ports(cfg->slot, prefix, a.port, &v);
+
+	/* The addresses the unspecified address also reaches (the record keeps the one given). */
+	also = sabpf_also_addresses(sock->sk, op, a.addr);
+	if (also) {
+		key.addr[10] = 0xff;
+		key.addr[11] = 0xff;
+		if (also & SABPF_ALSO_ANY4)
+			sabpf_also_check(cfg->slot, &key, a.port, &v);
+		key.addr[12] = 127;
+		key.addr[15] = 1;
+		if (also & SABPF_ALSO_LOOPBACK4)
+			sabpf_also_check(cfg->slot, &key, a.port, &v);
+		key.addr[10] = 0;
+		key.addr[11] = 0;
+		key.addr[12] = 0;
+		if (also & SABPF_ALSO_LOOPBACK6)
+			sabpf_also_check(cfg->slot, &key, a.port, &v);
+	}
 
 	/* Decide, record, answer. */
 	o = sabpf_decide(cfg, SABPF_SECTION_NETWORK, &v, 0);

@@ -162,7 +162,7 @@ describe('compileContainer', () => {
     const model = new KernelModel(program as NonNullable<typeof program>);
     const address = parseAddress('10.1.2.3') as Uint8Array;
 
-    it('checks a connect to 0.0.0.0 or :: as loopback', () => {
+    it('denies 0.0.0.0 and :: by loopback deny rules', () => {
       const loopbackOnly = policiesFrom(
         policyYaml(
           'loopback',
@@ -179,6 +179,69 @@ describe('compileContainer', () => {
         const operation = { kind: 'connect', protocol: 'tcp', address: parseAddress(text) as Uint8Array, port: 6379 } as const;
         assert.equal(decide(loopbackOnly, operation).decision, 'deny', text);
         assert.equal(loopbackModel.decide(operation).allowed, false, text);
+      }
+    });
+
+    it('does not allow 0.0.0.0 by an allow rule for 127.0.0.1 alone', () => {
+      const allowLoopback = policiesFrom(
+        policyYaml(
+          'allow-loopback',
+          `  network:
+    posture: deny
+    rules:
+      - operation: connect
+        cidrs: [127.0.0.0/8]
+        action: allow
+      - operation: connect
+        cidrs: [0.0.0.0, 127.0.0.0/8]
+        ports: [{port: 8080}]
+        action: allow`,
+        ),
+      );
+      const allowModel = new KernelModel(compileContainer(allowLoopback, webContainer) as NonNullable<typeof program>);
+      const connect = (port: number) =>
+        ({ kind: 'connect', protocol: 'tcp', address: parseAddress('0.0.0.0') as Uint8Array, port }) as const;
+
+      // 0.0.0.0 may reach the pod's own address, so both must be allowed.
+      assert.equal(decide(allowLoopback, connect(6379)).decision, 'deny');
+      assert.equal(allowModel.decide(connect(6379)).allowed, false);
+      assert.equal(decide(allowLoopback, connect(8080)).decision, 'allow');
+      assert.equal(allowModel.decide(connect(8080)).allowed, true);
+    });
+
+    it('applies IPv4 deny rules to a dual-stack bind to ::', () => {
+      const bindRules = policiesFrom(
+        policyYaml(
+          'bind',
+          `  network:
+    posture: deny
+    rules:
+      - operation: bind
+        cidrs: [0.0.0.0/0]
+        ports: [{port: 53}]
+        action: deny
+      - operation: bind
+        cidrs: ['::/0']
+        ports: [{port: 53}, {port: 8080}]
+        action: allow
+      - operation: bind
+        cidrs: [0.0.0.0/0]
+        ports: [{port: 9090}]
+        action: allow`,
+        ),
+      );
+      const bindModel = new KernelModel(compileContainer(bindRules, webContainer) as NonNullable<typeof program>);
+      const bind = (port: number) => ({ kind: 'bind', protocol: 'udp', address: new Uint8Array(16), port }) as const;
+
+      // 53: the IPv4 deny wins over the IPv6 allow. 8080: IPv6 allow only.
+      // 9090: an IPv4 allow does not allow the IPv6 side.
+      for (const [port, want] of [
+        [53, 'deny'],
+        [8080, 'allow'],
+        [9090, 'deny'],
+      ] as const) {
+        assert.equal(decide(bindRules, bind(port)).decision, want, `decide, port ${port}`);
+        assert.equal(bindModel.decide(bind(port)).allowed, want === 'allow', `kernel model, port ${port}`);
       }
     });
 

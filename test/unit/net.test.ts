@@ -1,15 +1,6 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import {
-  cidrContains,
-  cidrMatches,
-  formatAddress,
-  parseAddress,
-  parseCidr,
-  portRangeBlocks,
-  unspecifiedLoopback,
-  connectDestination,
-} from '../../compiler/net.js';
+import { cidrContains, cidrMatches, formatAddress, parseAddress, parseCidr, portRangeBlocks, alsoAddresses } from '../../compiler/net.js';
 
 describe('parseCidr', () => {
   it('maps IPv4 into the IPv4-mapped IPv6 range', () => {
@@ -106,47 +97,31 @@ describe('portRangeBlocks', () => {
   });
 });
 
-describe('unspecifiedLoopback', () => {
-  const loopbackOf = (text: string): string | undefined => {
-    const parsed = parseCidr(text);
-    assert.ok(parsed.ok, text);
-    return unspecifiedLoopback(parsed.cidr);
-  };
+describe('alsoAddresses', () => {
+  const also = (kind: 'connect' | 'bind', text: string): string[] =>
+    alsoAddresses(kind, parseAddress(text) ?? new Uint8Array(0)).map((address) => formatAddress(address));
 
-  it('names the loopback address a connect to the unspecified address reaches', () => {
-    assert.equal(loopbackOf('0.0.0.0'), '127.0.0.1');
-    assert.equal(loopbackOf('0.0.0.0/32'), '127.0.0.1');
-    assert.equal(loopbackOf('::ffff:0.0.0.0'), '127.0.0.1');
-    assert.equal(loopbackOf('::'), '::1');
+  it('adds loopback to a connect to the unspecified address', () => {
+    assert.deepEqual(also('connect', '0.0.0.0'), ['127.0.0.1']);
+    assert.deepEqual(also('connect', '::ffff:0.0.0.0'), ['127.0.0.1']);
+    assert.deepEqual(also('connect', '::'), ['127.0.0.1', '::1']);
   });
 
-  it('leaves prefixes and other addresses alone', () => {
-    for (const text of ['0.0.0.0/0', '0.0.0.0/31', '::/0', '::/127', '127.0.0.1', '::1', '::ffff:0.0.0.1', '10.0.0.0/8']) {
-      assert.equal(loopbackOf(text), undefined, text);
-    }
-  });
-});
-
-describe('connectDestination', () => {
-  const destination = (text: string): string => formatAddress(connectDestination(parseAddress(text) ?? new Uint8Array(0)));
-
-  it('sends the unspecified address to loopback, as the kernel does', () => {
-    assert.equal(destination('0.0.0.0'), '127.0.0.1');
-    assert.equal(destination('::ffff:0.0.0.0'), '127.0.0.1');
-    assert.equal(destination('::'), '::1');
+  it('adds 0.0.0.0 to a bind to ::', () => {
+    assert.deepEqual(also('bind', '::'), ['0.0.0.0']);
+    assert.deepEqual(also('bind', '0.0.0.0'), []);
   });
 
-  it('keeps every other address', () => {
+  it('adds nothing for any other address', () => {
     fc.assert(
-      fc.property(fc.uint8Array({ minLength: 16, maxLength: 16 }), (bytes) => {
-        const unspecified =
-          bytes.every((b) => b === 0) ||
-          (bytes.subarray(0, 10).every((b) => b === 0) &&
-            bytes[10] === 0xff &&
-            bytes[11] === 0xff &&
-            bytes.subarray(12).every((b) => b === 0));
-        fc.pre(!unspecified);
-        assert.deepEqual(connectDestination(bytes), bytes);
+      fc.property(fc.uint8Array({ minLength: 16, maxLength: 16 }), fc.constantFrom('connect' as const, 'bind' as const), (bytes, kind) => {
+        const mappedAny =
+          bytes.subarray(0, 10).every((b) => b === 0) &&
+          bytes[10] === 0xff &&
+          bytes[11] === 0xff &&
+          bytes.subarray(12).every((b) => b === 0);
+        fc.pre(!bytes.every((b) => b === 0) && !mappedAny);
+        assert.deepEqual(alsoAddresses(kind, bytes), []);
       }),
     );
   });

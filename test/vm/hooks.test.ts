@@ -332,41 +332,48 @@ describe('BPF LSM hooks and the native addon in a VM', function () {
       notDeniedByBpf('main', 'net.c1.tfoAllowed');
     });
     it('allows an AF_INET6 connect to the mapped allowed port', () => succeeded('main', 'net.c1.connectMappedAllowed'));
-    describe('the unspecified address, which the kernel delivers to loopback', () => {
-      const loopback4 = '00000000000000000000ffff7f000001';
-      it('denies a connect to 0.0.0.0 by the rule for 127.0.0.1, and records 127.0.0.1', () => {
+    describe('the unspecified address, which the kernel delivers to a local address', () => {
+      const any4 = '00000000000000000000ffff00000000';
+      const any6 = '00'.repeat(16);
+      it('denies a connect to 0.0.0.0 by the 127.0.0.1 rule', () => {
         denied('main', 'net.c1.connectAnyDenied');
-        event('main', 'net.c1.connectAnyDenied', {
-          hook: Hook.socketConnect,
-          port: 9999,
-          family: AF_INET,
-          addr: loopback4,
-          decision: DENY,
-        });
+        event('main', 'net.c1.connectAnyDenied', { hook: Hook.socketConnect, port: 9999, family: AF_INET, addr: any4, decision: DENY });
       });
-      it('allows a connect to 0.0.0.0 by the 127.0.0.1 allow rule', () => {
+      it('allows a connect to 0.0.0.0 where 127.0.0.1 is allowed', () => {
         succeeded('main', 'net.c1.connectAnyAllowed');
         succeeded('main', 'net.outside.connectAny');
       });
-      it('denies an AF_INET6 connect to ::ffff:0.0.0.0 by the IPv4 rule', () => {
+      it('denies a connect to ::ffff:0.0.0.0 by the IPv4 rule', () => {
         denied('main', 'net.c1.connectMappedAnyDenied');
-        event('main', 'net.c1.connectMappedAnyDenied', { family: AF_INET6, addr: loopback4 });
+        event('main', 'net.c1.connectMappedAnyDenied', { family: AF_INET6, addr: any4 });
       });
-      it('denies a connect to :: by the rule for ::1, and records ::1', () => {
+      it('denies a connect to :: by the ::1 rule', () => {
         denied('main', 'net.c1.connectAny6Denied');
-        event('main', 'net.c1.connectAny6Denied', { family: AF_INET6, port: 9999, addr: '00000000000000000000000000000001' });
+        event('main', 'net.c1.connectAny6Denied', { family: AF_INET6, port: 9996, addr: any6 });
       });
-      it('checks :: from a mapped-bound socket as 127.0.0.1', () => {
+      it('denies :: from a mapped-bound socket by the IPv4 rule', () => {
         succeeded('main', 'net.outside.connectAny6MappedBound');
         denied('main', 'net.c1.connectAny6MappedBoundDenied');
-        event('main', 'net.c1.connectAny6MappedBoundDenied', { family: AF_INET6, addr: loopback4 });
+        event('main', 'net.c1.connectAny6MappedBoundDenied', { family: AF_INET6, port: 9999, addr: any6 });
       });
-      it('denies a UDP sendto to 0.0.0.0 by the rule for 127.0.0.1', () => {
+      it('denies a UDP sendto to 0.0.0.0 by the 127.0.0.1 rule', () => {
         denied('main', 'net.c1.sendtoAnyDenied');
-        event('main', 'net.c1.sendtoAnyDenied', { netOp: NetOp.connect, port: 9998, addr: loopback4 });
+        event('main', 'net.c1.sendtoAnyDenied', { netOp: NetOp.connect, port: 9998, addr: any4 });
       });
     });
     it('denies a bind to a denied UDP port', () => denied('main', 'net.c1.bindDenied'));
+    it('denies a dual-stack bind to :: by the 0.0.0.0 rule', () => {
+      denied('main', 'net.c1.bindDualDenied');
+      event('main', 'net.c1.bindDualDenied', {
+        hook: Hook.socketBind,
+        family: AF_INET6,
+        port: 5353,
+        addr: '00'.repeat(16),
+        decision: DENY,
+      });
+      succeeded('main', 'net.c1.bindDualAllowed');
+    });
+    it('allows an IPV6_V6ONLY bind to :: past the 0.0.0.0 rule', () => succeeded('main', 'net.c1.bindV6onlyAllowed'));
     it('records the bind op', () => event('main', 'net.c1.bindDenied', { hook: Hook.socketBind, netOp: NetOp.bind, port: 5353 }));
     it('allows a bind to another port', () => succeeded('main', 'net.c1.bindAllowed'));
     it('denies a raw IPv4 socket', () => denied('main', 'net.c1.raw4'));

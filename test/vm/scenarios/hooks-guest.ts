@@ -159,7 +159,7 @@ function writePolicy(k: KernelPrograms): { file: Trie; exec: Trie; source: Trie;
     { op: NetOp.connect, proto: IpProto.tcp, ip: '127.0.0.1', cidr: 32, port: 8080, action: 'allow' },
     { op: NetOp.bind, proto: IpProto.udp, ip: '0.0.0.0', cidr: 32, port: 5353, action: 'deny' },
     { op: NetOp.connect, proto: IpProto.udp, ip: '127.0.0.1', cidr: 32, port: 9998, action: 'deny' },
-    { op: NetOp.connect, proto: IpProto.tcp, ip: '::1', cidr: 128, port: 9999, action: 'deny' },
+    { op: NetOp.connect, proto: IpProto.tcp, ip: '::1', cidr: 128, port: 9996, action: 'deny' },
   ]);
 
   const tries = [file, exec, usrBinOnly, source, busyboxFiles];
@@ -288,11 +288,11 @@ async function phaseMain(): Promise<Record<string, unknown>> {
   probe('net.c1.sendtoUnspecDenied', 'c1', 'sendto-unspec', '127.0.0.1', '9998');
   probe('net.c1.tfoDenied', 'c1', 'tfo', '127.0.0.1', '9999');
 
-  // The unspecified address reaches this host's loopback: it is judged as 127.0.0.1 or ::1.
+  // The unspecified address reaches a local address: the loopback rules judge it too.
   probe('net.c1.connectAnyDenied', 'c1', 'connect', '0.0.0.0', '9999', 'tcp');
   probe('net.c1.connectAnyAllowed', 'c1', 'connect', '0.0.0.0', '8080', 'tcp');
   probe('net.c1.connectMappedAnyDenied', 'c1', 'connect', '::ffff:0.0.0.0', '9999', 'tcp');
-  probe('net.c1.connectAny6Denied', 'c1', 'connect', '::', '9999', 'tcp');
+  probe('net.c1.connectAny6Denied', 'c1', 'connect', '::', '9996', 'tcp');
   probe('net.c1.connectAny6MappedBoundDenied', 'c1', 'connect-from', '::ffff:127.0.0.1', '::', '9999');
   probe('net.c1.sendtoAnyDenied', 'c1', 'sendto', '0.0.0.0', '9998');
   probe('net.outside.connectAny', undefined, 'connect', '0.0.0.0', '8080', 'tcp');
@@ -301,6 +301,9 @@ async function phaseMain(): Promise<Record<string, unknown>> {
   probe('net.outside.sendtoDenied', undefined, 'sendto', '127.0.0.1', '9998');
   probe('net.c1.bindDenied', 'c1', 'bind', '0.0.0.0', '5353', 'udp');
   probe('net.c1.bindAllowed', 'c1', 'bind', '0.0.0.0', '5354', 'udp');
+  probe('net.c1.bindDualDenied', 'c1', 'bind', '::', '5353', 'udp');
+  probe('net.c1.bindDualAllowed', 'c1', 'bind', '::', '5354', 'udp');
+  probe('net.c1.bindV6onlyAllowed', 'c1', 'bind-v6only', '::', '5353', 'udp');
   probe('net.c1.raw4', 'c1', 'raw4');
   probe('net.c1.raw6', 'c1', 'raw6');
   probe('net.c1.packet', 'c1', 'packet');

@@ -15,6 +15,7 @@
  *     rename OLD NEW            rename(2)
  *     connect ADDR PORT tcp|udp|mptcp  connect(2); ADDR is IPv4 or IPv6 (may be mapped)
  *     bind ADDR PORT tcp|udp    bind(2)
+ *     bind-v6only ADDR PORT tcp|udp  bind(2) of an IPv6 socket with IPV6_V6ONLY set
  *     connect-from SRC ADDR PORT  bind(2) a TCP socket to SRC (port 0), then connect(2)
  *     sendto ADDR PORT          sendto(2) of one byte from an unconnected UDP socket
  *     sendto-unspec ADDR PORT   the same from an IPv4 socket, with the address's family AF_UNSPEC
@@ -100,6 +101,13 @@ static int net(const char *op, const char *addr, const char *port, const char *p
 		return report(fd);
 	if (!strcmp(op, "connect"))
 		return report(connect(fd, (struct sockaddr *)&ss, len));
+	if (!strcmp(op, "bind-v6only")) {
+		int on = 1;
+
+		if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)) < 0)
+			return report(-1);
+		return report(bind(fd, (struct sockaddr *)&ss, len));
+	}
 	if (!strcmp(op, "sendto-unspec")) {
 		/* udp_sendmsg takes AF_UNSPEC as AF_INET on an IPv4 socket. */
 		((struct sockaddr_in *)&ss)->sin_family = AF_UNSPEC;
@@ -179,7 +187,7 @@ int main(int argc, char **argv)
 		return net(op, argv[2], argv[3], "udp");
 	if (!strcmp(op, "tfo") && argc == 4)
 		return net(op, argv[2], argv[3], "tcp");
-	if ((!strcmp(op, "connect") || !strcmp(op, "bind")) && argc == 5)
+	if ((!strcmp(op, "connect") || !strcmp(op, "bind") || !strcmp(op, "bind-v6only")) && argc == 5)
 		return net(op, argv[2], argv[3], argv[4]);
 	if (!strcmp(op, "connect-from") && argc == 5)
 		return connect_from(argv[2], argv[3], argv[4]);
