@@ -22,6 +22,8 @@ export interface SocketOperation {
   address: Uint8Array;
   port: number;
   protocol: Protocol;
+  /** Whether the socket set IPV6_V6ONLY, so that a bind to :: takes no IPv4. */
+  v6only?: boolean;
 }
 
 export type Operation =
@@ -145,7 +147,7 @@ function bestRule(policy: Policy, operation: Operation): Candidate | undefined {
   // (net.bpf.c), and each must be ruled: a deny for any of them wins, and the
   // operation is allowed or audited by rule only if every one of them is.
   let combined = bestNetworkRule(rules, operation, operation.address);
-  for (const other of alsoAddresses(operation.kind, operation.address)) {
+  for (const other of alsoAddresses(operation.kind, operation.address, operation.v6only)) {
     combined = stricter(combined, bestNetworkRule(rules, operation, other));
   }
   return combined;

@@ -49,7 +49,7 @@ export const Counter = {
   dirCacheFills: 6,
 } as const;
 export const COUNTERS = 8;
-export const EventFlag = { enforced: 1 << 0, audit: 1 << 1, posture: 1 << 2, truncated: 1 << 3 } as const;
+export const EventFlag = { enforced: 1 << 0, audit: 1 << 1, posture: 1 << 2, truncated: 1 << 3, v6only: 1 << 4 } as const;
 
 /** struct sabpf_verdict: policy masks. */
 export interface Verdict {

@@ -110,15 +110,15 @@ const LOOPBACK6 = new Uint8Array([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1
 
 /**
  * Returns the other addresses an operation on the unspecified address
- * reaches, which the BPF programs judge too (net.bpf.c): a connect to
- * 0.0.0.0 also reaches 127.0.0.1, one to :: also ::1 and 127.0.0.1, and a
- * bind to :: also 0.0.0.0 (this model assumes no IPV6_V6ONLY).
+ * reaches, which the BPF programs judge too (net.bpf.c). A connect to 0.0.0.0
+ * also reaches 127.0.0.1, and one to :: reaches ::1 and 127.0.0.1. A bind to
+ * :: also takes 0.0.0.0, unless the socket set IPV6_V6ONLY.
  */
-export function alsoAddresses(kind: 'connect' | 'bind', address: Uint8Array): Uint8Array[] {
+export function alsoAddresses(kind: 'connect' | 'bind', address: Uint8Array, v6only = false): Uint8Array[] {
   const mapped = isIPv4Mapped(address);
   if (address.subarray(mapped ? 12 : 0).some((byte) => byte !== 0)) return [];
   if (kind === 'connect') return mapped ? [LOOPBACK4] : [LOOPBACK4, LOOPBACK6];
-  return mapped ? [] : [IPV4_ANY];
+  return mapped || v6only ? [] : [IPV4_ANY];
 }
 
 export function isIPv4Mapped(address: Uint8Array): boolean {

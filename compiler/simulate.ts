@@ -148,7 +148,7 @@ export class KernelModel {
 
     // net.bpf.c folds in the other addresses the unspecified address reaches:
     // a deny for any wins, and a rule allows or audits only if it does for all.
-    for (const other of alsoAddresses(operation.kind, operation.address)) {
+    for (const other of alsoAddresses(operation.kind, operation.address, operation.v6only)) {
       const next = emptyVerdict();
       this.lookupPrefix(operation, other, next);
       const ruled = (masks.allow | masks.audit) & (next.allow | next.audit);

@@ -80,6 +80,7 @@ static __always_inline int sabpf_read_sockaddr(struct sockaddr *address, int add
 #define SABPF_ALSO_LOOPBACK4 1 /* ::ffff:127.0.0.1 */
 #define SABPF_ALSO_LOOPBACK6 2 /* ::1 */
 #define SABPF_ALSO_ANY4 4      /* ::ffff:0.0.0.0 */
+#define SABPF_ALSO_V6ONLY 8    /* none: a bind to :: that IPV6_V6ONLY keeps off IPv4 */
 
 static __always_inline __u32 sabpf_also_addresses(struct sock *sk, __u32 op, const __u8 *addr)
 {
@@ -98,9 +99,10 @@ static __always_inline __u32 sabpf_also_addresses(struct sock *sk, __u32 op, con
 			return SABPF_ALSO_LOOPBACK4 | SABPF_ALSO_LOOPBACK6;
 		return 0;
 	}
-	if (w2 == 0 && !BPF_CORE_READ_BITFIELD_PROBED(&sk->__sk_common, skc_ipv6only))
-		return SABPF_ALSO_ANY4;
-	return 0;
+	if (w2 != 0)
+		return 0;
+	return BPF_CORE_READ_BITFIELD_PROBED(&sk->__sk_common, skc_ipv6only) ? SABPF_ALSO_V6ONLY
+									      : SABPF_ALSO_ANY4;
 }
 
 /* ORs the masks of every port block of net node prefix that holds port. */
@@ -147,9 +149,9 @@ static __always_inline void sabpf_also_check(__u32 slot, struct sabpf_net_key *k
 	v->allow = ruled;
 }
 
-/* Records a network decision. */
-static __always_inline void sabpf_net_event(__u32 hook, const struct sabpf_outcome *o,
-					    __u32 op, __u8 proto, const struct sabpf_sockaddr *a)
+/* Records a network decision; flags are SABPF_EVENT_* bits to add. */
+static __always_inline void sabpf_net_event(__u32 hook, const struct sabpf_outcome *o, __u32 op,
+					    __u8 proto, const struct sabpf_sockaddr *a, __u32 flags)
 {
 	struct sabpf_run *run = sabpf_run_get();
 	struct sabpf_event *e;
@@ -163,6 +165,7 @@ static __always_inline void sabpf_net_event(__u32 hook, const struct sabpf_outco
 		return;
 	}
 	sabpf_event_fill(e, hook, o, run);
+	e->flags |= flags;
 	e->net_op = op;
 	e->proto = proto;
 	e->family = a->family;
@@ -252,7 +255,8 @@ static __always_inline int sabpf_check_addr(struct socket *sock, struct sockaddr
 	/* Decide, record, answer. */
 	o = sabpf_decide(cfg, SABPF_SECTION_NETWORK, &v, 0);
 	if (o.kind != SABPF_OUTCOME_ALLOW)
-		sabpf_net_event(event_hook, &o, op, proto, &a);
+		sabpf_net_event(event_hook, &o, op, proto, &a,
+				also & SABPF_ALSO_V6ONLY ? SABPF_EVENT_V6ONLY : 0);
 	return sabpf_verdict_of(&o);
 }
 
@@ -326,6 +330,6 @@ int BPF_PROG(sabpf_socket_create, int family, int type, int protocol, int kern)
 	v = family == AF_PACKET ? &cfg->packet_socket : &cfg->raw_socket;
 	o = sabpf_decide(cfg, SABPF_SECTION_NETWORK, v, 0);
 	if (o.kind != SABPF_OUTCOME_ALLOW)
-		sabpf_net_event(SABPF_HOOK_SOCKET_CREATE, &o, 0, type & SABPF_SOCK_TYPE_MASK, &a);
+		sabpf_net_event(SABPF_HOOK_SOCKET_CREATE, &o, 0, type & SABPF_SOCK_TYPE_MASK, &a, 0);
 	return sabpf_verdict_of(&o);
 }

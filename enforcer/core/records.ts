@@ -41,6 +41,7 @@ export function operationOf(event: SabpfEvent): Operation | undefined {
         protocol: event.proto === 17 ? 'udp' : 'tcp',
         address: event.addr,
         port: event.port,
+        v6only: (event.flags & EventFlag.v6only) !== 0,
       };
     case Hook.socketCreate:
       return { kind: event.family === AF_PACKET ? 'packet-socket' : 'raw-socket' };

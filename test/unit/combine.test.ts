@@ -243,6 +243,12 @@ describe('compileContainer', () => {
         assert.equal(decide(bindRules, bind(port)).decision, want, `decide, port ${port}`);
         assert.equal(bindModel.decide(bind(port)).allowed, want === 'allow', `kernel model, port ${port}`);
       }
+
+      // IPV6_V6ONLY keeps the bind off IPv4, so only the IPv6 allow applies.
+      const v6only = { ...bind(53), v6only: true };
+      assert.equal(decide(bindRules, v6only).decision, 'allow');
+      assert.equal(decide(bindRules, v6only).perPolicy[0]?.by, 'spec.network.rules[1]');
+      assert.equal(bindModel.decide(v6only).allowed, true);
     });
 
     it('folds the enclosing CIDR into the longer prefix', () => {

@@ -16,8 +16,21 @@ import { webContainer } from './helpers.js';
 // 31 bytes is the longest name of sabpf_nodes; 32 and 40 go to sabpf_long_nodes.
 const components = ['a', 'b', 'etc', 'x'.repeat(31), 'y'.repeat(32), 'z'.repeat(40)];
 const executables = ['/bin/sh', '/usr/bin/curl'];
-const cidrs = ['10.0.0.0/8', '10.1.0.0/16', '10.1.2.3/32', '::/0', 'fd00::/8', '0.0.0.0/0'];
-const addresses = ['10.1.2.3', '10.9.9.9', '192.0.2.1', 'fd00::1', '::ffff:10.1.2.3', '2001:db8::1'];
+// The unspecified and loopback entries exercise the extra addresses that
+// 0.0.0.0 and :: reach (compiler/net.ts alsoAddresses).
+const cidrs = [
+  '10.0.0.0/8',
+  '10.1.0.0/16',
+  '10.1.2.3/32',
+  '::/0',
+  'fd00::/8',
+  '0.0.0.0/0',
+  '127.0.0.0/8',
+  '::1/128',
+  '0.0.0.0/32',
+  '::/128',
+];
+const addresses = ['10.1.2.3', '10.9.9.9', '192.0.2.1', 'fd00::1', '::ffff:10.1.2.3', '2001:db8::1', '0.0.0.0', '::', '127.0.0.1', '::1'];
 
 const pathArbitrary = fc.array(fc.constantFrom(...components), { minLength: 0, maxLength: 4 }).map((p) => `/${p.join('/')}`);
 const patternArbitrary = fc

@@ -110,6 +110,7 @@ describe('alsoAddresses', () => {
   it('adds 0.0.0.0 to a bind to ::', () => {
     assert.deepEqual(also('bind', '::'), ['0.0.0.0']);
     assert.deepEqual(also('bind', '0.0.0.0'), []);
+    assert.deepEqual(alsoAddresses('bind', new Uint8Array(16), true), []);
   });
 
   it('adds nothing for any other address', () => {

@@ -370,10 +370,15 @@ describe('BPF LSM hooks and the native addon in a VM', function () {
         port: 5353,
         addr: '00'.repeat(16),
         decision: DENY,
+        flags: enforced,
       });
       succeeded('main', 'net.c1.bindDualAllowed');
     });
     it('allows an IPV6_V6ONLY bind to :: past the 0.0.0.0 rule', () => succeeded('main', 'net.c1.bindV6onlyAllowed'));
+    it('flags an IPV6_V6ONLY bind to :: in its record', () => {
+      denied('main', 'net.c1.bindV6onlyDenied');
+      event('main', 'net.c1.bindV6onlyDenied', { hook: Hook.socketBind, port: 5355, flags: enforced | EventFlag.v6only });
+    });
     it('records the bind op', () => event('main', 'net.c1.bindDenied', { hook: Hook.socketBind, netOp: NetOp.bind, port: 5353 }));
     it('allows a bind to another port', () => succeeded('main', 'net.c1.bindAllowed'));
     it('denies a raw IPv4 socket', () => denied('main', 'net.c1.raw4'));

@@ -160,6 +160,7 @@ function writePolicy(k: KernelPrograms): { file: Trie; exec: Trie; source: Trie;
     { op: NetOp.bind, proto: IpProto.udp, ip: '0.0.0.0', cidr: 32, port: 5353, action: 'deny' },
     { op: NetOp.connect, proto: IpProto.udp, ip: '127.0.0.1', cidr: 32, port: 9998, action: 'deny' },
     { op: NetOp.connect, proto: IpProto.tcp, ip: '::1', cidr: 128, port: 9996, action: 'deny' },
+    { op: NetOp.bind, proto: IpProto.udp, ip: '::', cidr: 128, port: 5355, action: 'deny' },
   ]);
 
   const tries = [file, exec, usrBinOnly, source, busyboxFiles];
@@ -304,6 +305,7 @@ async function phaseMain(): Promise<Record<string, unknown>> {
   probe('net.c1.bindDualDenied', 'c1', 'bind', '::', '5353', 'udp');
   probe('net.c1.bindDualAllowed', 'c1', 'bind', '::', '5354', 'udp');
   probe('net.c1.bindV6onlyAllowed', 'c1', 'bind-v6only', '::', '5353', 'udp');
+  probe('net.c1.bindV6onlyDenied', 'c1', 'bind-v6only', '::', '5355', 'udp');
   probe('net.c1.raw4', 'c1', 'raw4');
   probe('net.c1.raw6', 'c1', 'raw6');
   probe('net.c1.packet', 'c1', 'packet');
