@@ -68,6 +68,12 @@ static __always_inline int sabpf_read_sockaddr(struct sockaddr *address, int add
 	return -1;
 }
 
+/* The other addresses an operation on the unspecified address reaches. */
+#define SABPF_ALSO_LOOPBACK4 1 /* ::ffff:127.0.0.1 */
+#define SABPF_ALSO_LOOPBACK6 2 /* ::1 */
+#define SABPF_ALSO_ANY4 4      /* ::ffff:0.0.0.0 */
+#define SABPF_ALSO_V6ONLY 8    /* none: a bind to :: that IPV6_V6ONLY keeps off IPv4 */
+
 /*
  * Returns the other addresses an operation on the unspecified address
  * reaches, a bit each (SABPF_ALSO_*), because its rules must judge them too.
@@ -77,11 +83,6 @@ static __always_inline int sabpf_read_sockaddr(struct sockaddr *address, int add
  * (tcp_v6_connect, ip6_datagram_connect, udpv6_sendmsg). A bind to :: without
  * IPV6_V6ONLY also takes 0.0.0.0 (inet6_bind).
  */
-#define SABPF_ALSO_LOOPBACK4 1 /* ::ffff:127.0.0.1 */
-#define SABPF_ALSO_LOOPBACK6 2 /* ::1 */
-#define SABPF_ALSO_ANY4 4      /* ::ffff:0.0.0.0 */
-#define SABPF_ALSO_V6ONLY 8    /* none: a bind to :: that IPV6_V6ONLY keeps off IPv4 */
-
 static __always_inline __u32 sabpf_also_addresses(struct sock *sk, __u32 op, const __u8 *addr)
 {
 	__u32 w0 = 0, w1 = 0, w2 = 0, w3 = 0;
