@@ -2,12 +2,13 @@
 // bench/kernel/global-guest.ts in it, then prints a table.
 //
 //   npx tsc -p tsconfig.json && make build-bpf build-native
-//   node dist/bench/kernel/global-run.js [--opens 20000] [--rounds 6]
+//   node dist/bench/kernel/global-run.js [--opens 20000] [--rounds 6] [--icount]
 //
 // Builds: the global object and the legacy object on Debian 6.1, and the
 // legacy object on Debian 5.10, the kernel auto mode gives it. Times are
 // under TCG emulation: only the ratios, and the program times relative to
-// each other, carry over, and only roughly.
+// each other, carry over, and only roughly. --icount counts instructions
+// instead (one guest nanosecond each, one vCPU; see test/vm/qemu.ts).
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -31,14 +32,20 @@ const runs: { kernel: KernelLine; object: string }[] = [
 ];
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { opens: { type: 'string', default: '20000' }, rounds: { type: 'string', default: '6' } } });
+  const { values } = parseArgs({
+    options: {
+      opens: { type: 'string', default: '20000' },
+      rounds: { type: 'string', default: '6' },
+      icount: { type: 'boolean', default: false },
+    },
+  });
   const results: GlobalBenchResult[] = [];
   for (const run of runs) {
     const script = [
       `export SABPF_BENCH_OBJECT=${run.object} SABPF_BENCH_OPENS=${values.opens} SABPF_BENCH_ROUNDS=${values.rounds}`,
       'node dist/bench/kernel/global-guest.js',
     ].join('\n');
-    const vm = await runInVm({ script, kernel: run.kernel, timeoutMs: 1_200_000 });
+    const vm = await runInVm({ script, kernel: run.kernel, timeoutMs: 1_200_000, icount: values.icount });
     const text = await readFile(join(vm.outputs, 'bench-global.json'), 'utf8').catch(() => undefined);
     if (vm.exitCode !== 0 || text === undefined) {
       throw new Error(

@@ -3,8 +3,8 @@
 //
 //   npx tsc -p tsconfig.json && make build-bpf build-native
 //   node dist/bench/kernel/run.js [--seconds 60] [--burst-ms 100] [--rounds 10]
-//        [--stats-seconds 3] [--ops open,exec,connect] [--compare OLD/sabpf.bpf.o] [--empty]
-//   node dist/bench/kernel/run.js --breakdown [--compare OLD/sabpf.bpf.o]
+//        [--stats-seconds 3] [--ops open,exec,connect] [--compare OLD/sabpf.bpf.o] [--empty] [--icount]
+//   node dist/bench/kernel/run.js --breakdown [--compare OLD/sabpf.bpf.o] [--icount]
 //
 // --seconds is the measured time per operation, shared by all configurations;
 // the loop alternates between them every --burst-ms (see guest.ts), and the
@@ -20,6 +20,11 @@
 // (median and min-max over rounds) and of per-invocation program run time.
 // Absolute rates under TCG emulation are far below real hardware: only the
 // ratios and the bpf_stats comparisons carry over, and only roughly.
+// --icount boots the VM with one vCPU whose clock advances one nanosecond per
+// emulated instruction (test/vm/qemu.ts): every "ns" and rate then counts
+// instructions, the same in every run whatever the host's load, and the
+// software-TLB cost of emulation drops out. Cache misses drop out too, which
+// hardware does pay, so it complements the timed run rather than replacing it.
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -88,14 +93,14 @@ interface BreakdownResult {
 }
 
 /** Runs breakdown.ts in the VM and prints ns per file_open run by config and depth. */
-async function breakdown(loopBin: string, compare: string): Promise<number> {
+async function breakdown(loopBin: string, compare: string, icount: boolean): Promise<number> {
   const script = [
     `export SABPF_BENCH_LOOP=${loopBin}`,
     ...(compare ? [`export SABPF_BENCH_COMPARE=${compare}`] : []),
     'node dist/bench/kernel/breakdown.js >"$SABPF_OUT/breakdown.stdout" 2>"$SABPF_OUT/breakdown.stderr"',
   ].join('\n');
   const hostLoad = sampleHostLoad();
-  const run = await runInVm({ script, timeoutMs: 1_800_000 });
+  const run = await runInVm({ script, timeoutMs: 1_800_000, icount });
   const load = hostLoad.stop();
   if (run.exitCode !== 0) {
     const stderr = await readFile(join(run.outputs, 'breakdown.stderr'), 'utf8').catch(() => '');
@@ -129,6 +134,7 @@ async function main(): Promise<number> {
       compare: { type: 'string' },
       breakdown: { type: 'boolean', default: false },
       empty: { type: 'boolean', default: false },
+      icount: { type: 'boolean', default: false },
     },
   });
   const binDir = join(vmOutDir, 'bin');
@@ -145,7 +151,7 @@ async function main(): Promise<number> {
     compare = relative(projectRoot, copy);
   }
 
-  if (values.breakdown) return breakdown(loopBin, compare);
+  if (values.breakdown) return breakdown(loopBin, compare, values.icount);
 
   const script = [
     `export SABPF_BENCH_LOOP=${loopBin} SABPF_BENCH_SECONDS=${values.seconds} SABPF_BENCH_ROUNDS=${values.rounds}`,
@@ -155,7 +161,7 @@ async function main(): Promise<number> {
     'node dist/bench/kernel/guest.js >"$SABPF_OUT/bench.stdout" 2>"$SABPF_OUT/bench.stderr"',
   ].join('\n');
   const hostLoad = sampleHostLoad();
-  const run = await runInVm({ script, timeoutMs: 3_600_000 });
+  const run = await runInVm({ script, timeoutMs: 3_600_000, icount: values.icount });
   const load = hostLoad.stop();
   if (run.exitCode !== 0) {
     const stderr = await readFile(join(run.outputs, 'bench.stderr'), 'utf8').catch(() => '');
@@ -168,7 +174,8 @@ async function main(): Promise<number> {
   process.stdout.write(`${JSON.stringify({ ...result, host }, null, 1)}\n\n`);
   process.stdout.write(
     `host: ${host.cpus} CPUs (${host.cpuModel}), 1-min load ${load.min}-${load.max} (median ${load.median}); ` +
-      `guest: ${result.guest.kernel}, ${result.guest.cpus} vCPUs under TCG, loadavg ${result.guest.loadavgStart} -> ${result.guest.loadavgEnd}\n\n`,
+      `guest: ${result.guest.kernel}, ${result.guest.cpus} vCPUs under TCG${values.icount ? ' with icount (times are instruction counts)' : ''}, ` +
+      `loadavg ${result.guest.loadavgStart} -> ${result.guest.loadavgEnd}\n\n`,
   );
   printTables(result);
   return 0;

@@ -1,6 +1,6 @@
 // Run a command in the test VM from a terminal:
 //   node dist/test/vm/run-cli.js [--timeout SEC] [--memory MB] [--cpus N] [--kernel 6.1|5.10]
-//                                [--share DIR] [--run-dir DIR] [--quiet] -- 'command'
+//                                [--share DIR] [--run-dir DIR] [--icount] [--quiet] -- 'command'
 // Streams the console, prints where the outputs are, and exits with the
 // guest command's exit status.
 import { parseArgs } from 'node:util';
@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { KERNEL_LINES, runInVm, VmTimeoutError, type KernelLine } from './run.js';
 
 const usage =
-  "usage: node dist/test/vm/run-cli.js [--timeout SEC] [--memory MB] [--cpus N] [--kernel 6.1|5.10] [--share DIR] [--run-dir DIR] [--quiet] -- 'command'";
+  "usage: node dist/test/vm/run-cli.js [--timeout SEC] [--memory MB] [--cpus N] [--kernel 6.1|5.10] [--share DIR] [--run-dir DIR] [--icount] [--quiet] -- 'command'";
 
 function kernelLine(value: string | undefined): KernelLine | undefined {
   if (value === undefined) {
@@ -41,6 +41,7 @@ async function main(): Promise<number> {
       kernel: { type: 'string' },
       share: { type: 'string' },
       'run-dir': { type: 'string' },
+      icount: { type: 'boolean', default: false },
       quiet: { type: 'boolean', default: false },
     },
     allowPositionals: true,
@@ -59,6 +60,7 @@ async function main(): Promise<number> {
     memoryMb: positiveInt('memory', values.memory),
     cpus: positiveInt('cpus', values.cpus),
     kernel: kernelLine(values.kernel),
+    icount: values.icount,
     onConsole: values.quiet ? undefined : (chunk) => process.stdout.write(chunk),
   });
 

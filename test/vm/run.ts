@@ -31,7 +31,7 @@ export interface VmRunOptions {
   timeoutMs?: number;
   /** Guest memory. Default: 2048 MiB. */
   memoryMb?: number;
-  /** Guest vCPUs. Default: 2. */
+  /** Guest vCPUs. Default: 2, or 1 with icount. */
   cpus?: number;
   /** Called with each chunk of console output as it arrives (for live logs). */
   onConsole?: (chunk: string) => void;
@@ -44,6 +44,8 @@ export interface VmRunOptions {
   network?: VmNetwork;
   /** Debian kernel to boot. Default: '6.1'. */
   kernel?: KernelLine;
+  /** Count instructions instead of time (QEMU -icount, see qemu.ts). Default: false. */
+  icount?: boolean;
   /** Aborting kills QEMU; runInVm then rejects. For callers that end a long-running guest early. */
   signal?: AbortSignal;
 }
@@ -95,8 +97,9 @@ export async function runInVm(options: VmRunOptions): Promise<VmRunResult> {
     runDir,
     shareDir,
     memoryMb: options.memoryMb ?? 2048,
-    cpus: options.cpus ?? 2,
+    cpus: options.cpus ?? (options.icount === true ? 1 : 2),
     ...(options.network ? { network: options.network } : {}),
+    icount: options.icount === true,
   });
 
   const started = Date.now();

@@ -1,0 +1,35 @@
+// The QEMU command line of the test VM: the instruction-counting mode that
+// the kernel benchmark uses, and the vCPU count it needs.
+import assert from 'node:assert/strict';
+
+import { qemuArgs, type QemuConfig } from '../vm/qemu.js';
+
+function config(fields: Partial<QemuConfig>): QemuConfig {
+  return {
+    images: { kernel: '/k/vmlinux', initramfs: '/k/initramfs.cpio' },
+    runDir: '/r',
+    shareDir: '/s',
+    memoryMb: 2048,
+    cpus: 2,
+    ...fields,
+  };
+}
+
+describe('qemuArgs', () => {
+  it('runs plain TCG, without icount, by default', () => {
+    const args = qemuArgs(config({}));
+    assert.deepEqual(args.slice(args.indexOf('-accel'), args.indexOf('-accel') + 2), ['-accel', 'tcg']);
+    assert.equal(args.includes('-icount'), false);
+    assert.equal(args[args.indexOf('-smp') + 1], '2');
+  });
+
+  it('counts instructions with one vCPU when icount is on', () => {
+    const args = qemuArgs(config({ icount: true, cpus: 1 }));
+    assert.equal(args[args.indexOf('-icount') + 1], 'shift=0,sleep=off,align=off');
+    assert.equal(args[args.indexOf('-smp') + 1], '1');
+  });
+
+  it('rejects icount with more than one vCPU, naming the fix', () => {
+    assert.throws(() => qemuArgs(config({ icount: true, cpus: 2 })), /icount needs 1 vCPU, got 2; .*--cpus 1/u);
+  });
+});
