@@ -41,9 +41,25 @@ export function writeRules(o: BenchObject, slot: number, count: number): Buffer 
   return configWith({ slot, fileRoot: file.root, execRoot: exec.root });
 }
 
-/** Points a cgroup at a config (cgroup id -> struct sabpf_config). */
+/**
+ * Points a cgroup at a config (cgroup id -> struct sabpf_config), bumping
+ * the policy epoch before and after, as the enforcer does (see setConfig in
+ * enforcer/kernel/programs.ts): the programs keep per-CPU memos of configs.
+ */
 export function setConfig(o: BenchObject, cgroupId: bigint, config: Buffer): void {
   const key = Buffer.alloc(8);
   key.writeBigUInt64LE(cgroupId);
+  bumpEpoch(o);
   o.addon.mapUpdate(mapFd(o, 'sabpf_configs'), key, config, 0);
+  bumpEpoch(o);
+}
+
+function bumpEpoch(o: BenchObject): void {
+  const fd = mapFd(o, 'sabpf_epoch');
+  const key = Buffer.alloc(4);
+  const epoch = o.addon.mapLookup(fd, key);
+  if (epoch === null) throw new Error('failed to read map sabpf_epoch: entry 0 is missing; rebuild enforcer/bpf');
+  const next = Buffer.alloc(8);
+  next.writeBigUInt64LE(epoch.readBigUInt64LE(0) + 1n);
+  o.addon.mapUpdate(fd, key, next, 0);
 }

@@ -53,11 +53,51 @@ static __always_inline __u64 sabpf_ancestor_id(struct cgroup *cg, int level)
 #endif
 
 /*
+ * The run's memo of the config searched for from cgroup cgid, or 0 when it
+ * has none. *epoch receives the policy epoch, read before anything else,
+ * so that a search made after this call is ended by the next bump.
+ * NOTE: that order is the compiler's and x86's (loads are not reordered
+ * with other loads). A weakly ordered CPU would need a read barrier here.
+ */
+static __always_inline struct sabpf_config_memo *sabpf_memo_find(__u32 index, __u64 cgid,
+								  __u64 *epoch, int *hit)
+{
+	struct sabpf_config_memo *m;
+	struct sabpf_run *run;
+	__u32 zero = 0;
+	__u64 *e;
+
+	*hit = 0;
+	e = bpf_map_lookup_elem(&sabpf_epoch, &zero);
+	run = bpf_map_lookup_elem(&sabpf_runs, &zero);
+	if (!e || !run)
+		return 0;
+	*epoch = *(volatile __u64 *)e;
+	asm volatile("" ::: "memory");
+	m = &run->memo[index & 1];
+	*hit = m->valid && m->cgid == cgid && m->epoch == *epoch;
+	return m;
+}
+
+/* Keeps the outcome of a search made after sabpf_memo_find read epoch. */
+static __always_inline void sabpf_memo_keep(struct sabpf_config_memo *m, __u64 cgid, __u64 epoch,
+					    const struct sabpf_config *cfg)
+{
+	m->valid = 0;
+	m->cgid = cgid;
+	m->epoch = epoch;
+	m->found = cfg != 0;
+	if (cfg)
+		__builtin_memcpy(&m->cfg, cfg, sizeof(m->cfg));
+	m->valid = 1;
+}
+
+/*
  * The config of the current task's cgroup, or of its nearest ancestor that
  * has one (a container's processes may sit in child cgroups of the cgroup
- * the enforcer configured). *cgid receives the task's own cgroup id.
+ * the enforcer configured), without the memo.
  */
-static __always_inline struct sabpf_config *sabpf_config_current(__u64 *cgid)
+static __always_inline struct sabpf_config *sabpf_config_search(__u64 cgid)
 {
 	struct sabpf_config *cfg;
 	__u64 id;
@@ -68,8 +108,7 @@ static __always_inline struct sabpf_config *sabpf_config_current(__u64 *cgid)
 	int own;
 #endif
 
-	*cgid = bpf_get_current_cgroup_id();
-	cfg = bpf_map_lookup_elem(&sabpf_configs, cgid);
+	cfg = bpf_map_lookup_elem(&sabpf_configs, &cgid);
 	if (cfg)
 		return cfg;
 
@@ -105,7 +144,7 @@ static __always_inline struct sabpf_config *sabpf_config_current(__u64 *cgid)
 	/* Levels below the task's own return 0. */
 	for (level = SABPF_MAX_CGROUP_LEVELS - 1; level >= 0; level--) {
 		id = bpf_get_current_ancestor_cgroup_id(level);
-		if (!id || id == *cgid)
+		if (!id || id == cgid)
 			continue;
 		cfg = bpf_map_lookup_elem(&sabpf_configs, &id);
 		if (cfg)
@@ -113,6 +152,28 @@ static __always_inline struct sabpf_config *sabpf_config_current(__u64 *cgid)
 	}
 #endif
 	return 0;
+}
+
+/*
+ * The config that applies to the current task (sabpf_config_search), from
+ * this CPU's memo when the last search started from the same cgroup under
+ * the same epoch. *cgid receives the task's own cgroup id.
+ */
+static __always_inline struct sabpf_config *sabpf_config_current(__u64 *cgid)
+{
+	struct sabpf_config_memo *m;
+	struct sabpf_config *cfg;
+	__u64 epoch = 0;
+	int hit;
+
+	*cgid = bpf_get_current_cgroup_id();
+	m = sabpf_memo_find(SABPF_MEMO_TASK, *cgid, &epoch, &hit);
+	if (m && hit)
+		return m->found ? &m->cfg : 0;
+	cfg = sabpf_config_search(*cgid);
+	if (m)
+		sabpf_memo_keep(m, *cgid, epoch, cfg);
+	return cfg;
 }
 
 #ifndef SABPF_GLOBAL
@@ -123,9 +184,8 @@ static __always_inline struct sabpf_config *sabpf_config_current(__u64 *cgid)
  * from the same place. Needs the 5.15+ layout of sock_cgroup_data, which
  * every kernel with BPF_LSM_CGROUP has.
  */
-static __always_inline struct sabpf_config *sabpf_config_socket(struct socket *sock)
+static __always_inline struct sabpf_config *sabpf_config_socket_search(struct cgroup *cg)
 {
-	struct cgroup *cg = sock->sk->sk_cgrp_data.cgroup;
 	struct sabpf_config *cfg;
 	struct cgroup_subsys_state *css;
 	__u64 id;
@@ -141,6 +201,27 @@ static __always_inline struct sabpf_config *sabpf_config_socket(struct socket *s
 		cg = css ? css->cgroup : 0;
 	}
 	return 0;
+}
+
+/* sabpf_config_socket_search through this CPU's memo, as sabpf_config_current. */
+static __always_inline struct sabpf_config *sabpf_config_socket(struct socket *sock)
+{
+	struct cgroup *cg = sock->sk->sk_cgrp_data.cgroup;
+	struct sabpf_config_memo *m;
+	struct sabpf_config *cfg;
+	__u64 cgid, epoch = 0;
+	int hit;
+
+	if (!cg)
+		return 0;
+	cgid = cg->kn->id;
+	m = sabpf_memo_find(SABPF_MEMO_SOCKET, cgid, &epoch, &hit);
+	if (m && hit)
+		return m->found ? &m->cfg : 0;
+	cfg = sabpf_config_socket_search(cg);
+	if (m)
+		sabpf_memo_keep(m, cgid, epoch, cfg);
+	return cfg;
 }
 #endif
 

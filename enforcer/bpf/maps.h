@@ -113,7 +113,9 @@ struct {
 /*
  * Key: 0. Value: the policy epoch. The enforcer bumps it before it points a
  * container's config at a slot, so state cached for an earlier program that
- * used the same slot number is never taken for the new one (dir_cache.h).
+ * used the same slot number is never taken for the new one (dir_cache.h),
+ * and again after every config write and delete, which ends every config
+ * memo made before (struct sabpf_config_memo).
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -132,7 +134,9 @@ struct {
  * NOTE: with full preemption (preempt=full, PREEMPT_RT) a run of one hook's
  * program can be preempted by another task running a different hook's
  * program on the same CPU, which would overwrite these entries. Per-hook
- * entries or task-local storage would be needed there.
+ * entries or task-local storage would be needed there. The config memo in
+ * struct sabpf_run would be hit worst: a copy torn between two containers'
+ * configs would stay in use until the next epoch bump.
  */
 
 /* Indexes of sabpf_path_stacks. */
@@ -184,6 +188,29 @@ enum sabpf_match_index {
 	SABPF_MATCHES = 2,
 };
 
+/* Indexes of sabpf_run.memo. */
+enum sabpf_memo_index {
+	SABPF_MEMO_TASK = 0,   /* searched from the acting task's cgroup */
+	SABPF_MEMO_SOCKET = 1, /* searched from a socket's cgroup (cgroup mode) */
+	SABPF_MEMOS = 2,
+};
+
+/*
+ * The outcome of the last config search on this CPU (decide.h). A hash
+ * lookup hashes and compares its key in the kernel's generic code, and the
+ * next run on this CPU most likely searches for the same container again.
+ * The memo is valid while sabpf_epoch has the value read before the search:
+ * the enforcer bumps the epoch after every config write and delete, so a
+ * memo never outlives the map entries it was made from.
+ */
+struct sabpf_config_memo {
+	__u64 cgid;  /* the cgroup the search started from */
+	__u64 epoch; /* sabpf_epoch, read before the search */
+	__u32 valid; /* cgid and epoch describe this memo */
+	__u32 found; /* 0: no config (an unconfined task of a global object) */
+	struct sabpf_config cfg;
+};
+
 /*
  * State of one program run, shared with its bpf_loop callbacks. It lives in
  * a map, not on the BPF stack, for the verifier's sake: kernels before 6.7
@@ -222,6 +249,9 @@ struct sabpf_run {
 	/* Legacy object only (loop.h): the running loop's count, and whether it ended. */
 	__u32 loop_n;
 	__u32 loop_done;
+
+	/* Kept across runs, unlike the fields above: see struct sabpf_config_memo. */
+	struct sabpf_config_memo memo[SABPF_MEMOS];
 };
 
 /* Key: 0. Value: the state of the run on this CPU. */

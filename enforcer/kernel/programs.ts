@@ -316,22 +316,35 @@ export class KernelPrograms {
 
   /**
    * Writes a container's config (cgroup id -> struct sabpf_config). The
-   * policy epoch goes up first: the programs cache directory state per slot,
-   * and a slot number may come back after a restart, so state cached before
-   * this write must not be taken for the program the config now names.
+   * policy epoch goes up before and after the write. Before: the programs
+   * cache directory state per slot, and a slot number may come back after a
+   * restart, so state cached before this write must not be taken for the
+   * program the config now names. After: each CPU keeps the last config it
+   * found (struct sabpf_config_memo), valid while the epoch it read before
+   * the search stands.
    */
   setConfig(id: bigint, config: Buffer): void {
+    this.bumpEpoch();
+    this.updateElem('sabpf_configs', u64Key(id), config);
+    this.bumpEpoch();
+  }
+
+  /** Removes a container's config; the epoch goes up after, as for setConfig. */
+  deleteConfig(id: bigint): boolean {
+    const deleted = this.deleteElem('sabpf_configs', u64Key(id));
+    this.bumpEpoch();
+    return deleted;
+  }
+
+  // Only the enforcer writes the epoch, one write at a time, so a read and
+  // an update need no atomic increment.
+  private bumpEpoch(): void {
     const key = Buffer.alloc(4);
     const epoch = this.lookupElem('sabpf_epoch', key);
     if (epoch === null) throw new Error('failed to read map sabpf_epoch: entry 0 is missing; rebuild enforcer/bpf');
     const next = Buffer.alloc(8);
     next.writeBigUInt64LE(epoch.readBigUInt64LE(0) + 1n);
     this.updateElem('sabpf_epoch', key, next);
-    this.updateElem('sabpf_configs', u64Key(id), config);
-  }
-
-  deleteConfig(id: bigint): boolean {
-    return this.deleteElem('sabpf_configs', u64Key(id));
   }
 
   /** Counters summed over CPUs, by enum sabpf_counter name. */

@@ -40,8 +40,17 @@ function sh(script: string): void {
 
 /** Runs one sabpf-probe in the confined cgroup and keeps the cache counters' deltas. */
 function step(k: KernelPrograms, name: string, ...args: string[]): void {
+  stepArgv(k, name, probeBin, ['-c', cgroup, ...args]);
+}
+
+/** As step, on CPU 0 only, so that consecutive steps meet the same per-CPU config memo. */
+function stepOnCpu0(k: KernelPrograms, name: string, ...args: string[]): void {
+  stepArgv(k, name, 'taskset', ['-c', '0', probeBin, '-c', cgroup, ...args]);
+}
+
+function stepArgv(k: KernelPrograms, name: string, command: string, argv: string[]): void {
   const before = k.counters();
-  const r = spawnSync(probeBin, ['-c', cgroup, ...args], { encoding: 'utf8' });
+  const r = spawnSync(command, argv, { encoding: 'utf8' });
   const after = k.counters();
   steps[name] = {
     rc: r.status,
@@ -157,6 +166,20 @@ async function main(): Promise<void> {
   const exec2 = new Trie(ids2).rule(`${d}/bin/denied`, 'exact', 'read', 'deny');
   k.setConfig(cgroupId(cgroup), writePolicy(k, file2, exec2));
   step(k, 'epoch.replaced', 'open', `${d}/pub/f`, 'r');
+
+  // Each CPU keeps the last config it found until the epoch moves, so a
+  // config written without a bump (setConfig always bumps) is not seen on a
+  // CPU that found the old one, until the next bump. The new config differs
+  // only in its file posture: tries and cached directories stay the same.
+  const memoKey = Buffer.alloc(8);
+  memoKey.writeBigUInt64LE(cgroupId(cgroup));
+  const postureDeny = configWith({ hooks: Hook.fileOpen | Hook.exec, fileRoot: file2.root, execRoot: exec2.root, postureDeny: [1, 0, 0] });
+  stepOnCpu0(k, 'memo.before', 'open', `${d}/a/b/f`, 'r');
+  k.updateElem('sabpf_configs', memoKey, postureDeny);
+  stepOnCpu0(k, 'memo.stale', 'open', `${d}/a/b/f`, 'r');
+  k.setConfig(cgroupId(cgroup), postureDeny);
+  stepOnCpu0(k, 'memo.bumped', 'open', `${d}/a/b/f`, 'r');
+  k.setConfig(cgroupId(cgroup), configWith({ hooks: Hook.fileOpen | Hook.exec, fileRoot: file2.root, execRoot: exec2.root }));
 
   // A container's image is an overlay mount: its directories are cached too.
   step(k, 'overlay.warm', 'open', `${d}/ovl/merged/sub/f`, 'r');
