@@ -47,6 +47,7 @@ export const Counter = {
   audited: 4,
   dirCacheHits: 5,
   dirCacheFills: 6,
+  fileCacheHits: 7,
 } as const;
 export const COUNTERS = 8;
 export const EventFlag = { enforced: 1 << 0, audit: 1 << 1, posture: 1 << 2, truncated: 1 << 3, v6only: 1 << 4 } as const;

@@ -2,7 +2,8 @@
 /*
  * A cache of what the trie lookup learned about a directory, so that opening
  * another file in it costs one lookup (the file's name) instead of a walk to
- * the top of the mount tree and one lookup per component.
+ * the top of the mount tree and one lookup per component, and opening a file
+ * of it again costs none (struct sabpf_dir_file).
  *
  * The state is kept in the directory's inode storage, one entry per table
  * (file, exec). An entry is valid only while nothing it depends on can have
@@ -65,6 +66,21 @@
  */
 #define sabpf_barrier() asm volatile("" ::: "memory")
 
+/*
+ * Files of the directory looked up more than once: the masks of the whole
+ * path, so that a hit skips the lookup of the file's name. A slot is
+ * chosen by the name's hash and holds the dentry and the name's hash and
+ * length, so another name in the directory (a hard link among them) never
+ * takes it. It lives and dies with its entry, which a rename empties.
+ */
+#define SABPF_DIR_FILES 4
+
+struct sabpf_dir_file {
+	__u64 dentry;
+	__u64 name_hash_len;
+	struct sabpf_verdict acc[SABPF_ACCESSES];
+};
+
 /* The state of one directory for one table. */
 struct sabpf_dir_entry {
 	__u64 dentry;	  /* the directory's dentry */
@@ -77,8 +93,10 @@ struct sabpf_dir_entry {
 	__u32 root;
 	__u32 node;	  /* see sabpf_keep_dir in path.h */
 	__u32 valid;
+	__u64 seen;	  /* files looked up from this entry, one bit per name hash */
 	struct sabpf_verdict acc[SABPF_ACCESSES];
 	struct sabpf_verdict children[SABPF_ACCESSES];
+	struct sabpf_dir_file files[SABPF_DIR_FILES];
 };
 
 /*
@@ -99,6 +117,7 @@ struct {
 	__type(value, struct sabpf_dir_state);
 } sabpf_dir_cache SEC(".maps");
 
+
 /*
  * Their addresses come from /proc/kallsyms. Weak: a kernel that does not
  * list them (or hides addresses) runs without the cache.
@@ -114,6 +133,7 @@ struct sabpf_dir_probe {
 	__u64 now; /* bpf_jiffies64() */
 	__u32 rename_seq;
 	__u32 mount_seq;
+	__u64 file_dentry; /* the target */
 };
 
 /*
@@ -160,6 +180,7 @@ static __always_inline void sabpf_dir_probe(struct dentry *dentry, struct vfsmou
 	p->epoch = *epoch;
 	p->dentry = (__u64)parent;
 	p->inode = parent->d_inode;
+	p->file_dentry = (__u64)dentry;
 }
 
 /*
@@ -167,18 +188,71 @@ static __always_inline void sabpf_dir_probe(struct dentry *dentry, struct vfsmou
  * dir_children) and returns 1, or returns 0. Runs under the state's lock,
  * so it may call no function: only inline code.
  */
-static __always_inline int sabpf_dir_take(struct sabpf_run *run, const struct sabpf_dir_entry *e,
-					  __u32 slot, __u32 root,
+static __always_inline int sabpf_dir_take(struct sabpf_run *run, struct sabpf_dir_entry *e,
+					  __u32 slot, __u32 root, struct dentry *dentry,
 					  struct vfsmount *mnt, const struct sabpf_dir_probe *p)
 {
+	struct sabpf_dir_file *f;
+	__u64 hash_len, bit;
+
 	if (!e->valid || e->dentry != p->dentry || e->mnt != (__u64)mnt || e->epoch != p->epoch ||
 	    e->rename_seq != p->rename_seq || e->mount_seq != p->mount_seq ||
 	    e->slot != slot || e->root != root || p->now - e->created > SABPF_DIR_CACHE_TTL_JIFFIES)
 		return 0;
+	run->dir_created = e->created;
 	run->dir_node = e->node;
+	run->file_hit = 0;
+	run->file_repeat = 0;
+
+	/*
+	 * Below a directory without a node the directory's masks are the whole
+	 * answer: no lookup to save. Otherwise the slot and the seen bit come
+	 * from the name's hash as the dcache computed it (a pointer may not be
+	 * hashed). Two loads: the verifier refuses an 8-byte hash_len across
+	 * the members of its union.
+	 */
+	if (e->node) {
+		hash_len = ((__u64)dentry->d_name.len << 32) | dentry->d_name.hash;
+		run->file_hash_len = hash_len;
+		f = &e->files[(hash_len >> 6) & (SABPF_DIR_FILES - 1)];
+		run->file_hit = f->dentry == p->file_dentry && f->name_hash_len == hash_len;
+		if (run->file_hit)
+			__builtin_memcpy(run->file_acc, f->acc, sizeof(run->file_acc));
+
+		/* A bit already set: this name (or one sharing its bit) was looked up before. */
+		bit = 1ULL << (hash_len & 63);
+		run->file_repeat = (e->seen & bit) != 0;
+		e->seen |= bit;
+	}
 	__builtin_memcpy(run->dir_acc, e->acc, sizeof(run->dir_acc));
 	__builtin_memcpy(run->dir_children, e->children, sizeof(run->dir_children));
 	return 1;
+}
+
+/*
+ * Keeps the masks m of the probed file in its slot of entry e, if e is
+ * still the entry that answered this check (another CPU may have stored
+ * it again meanwhile, for a path that has changed since).
+ */
+static __always_inline void sabpf_dir_file_fill(const struct sabpf_run *run,
+						struct sabpf_dir_state *state,
+						struct sabpf_dir_entry *e, __u32 slot, __u32 root,
+						struct vfsmount *mnt,
+						const struct sabpf_dir_probe *p,
+						const struct sabpf_match *m)
+{
+	struct sabpf_dir_file *f;
+
+	bpf_spin_lock(&state->lock);
+	if (e->valid && e->dentry == p->dentry && e->mnt == (__u64)mnt && e->epoch == p->epoch &&
+	    e->rename_seq == p->rename_seq && e->mount_seq == p->mount_seq && e->slot == slot &&
+	    e->root == root && e->created == run->dir_created) {
+		f = &e->files[(run->file_hash_len >> 6) & (SABPF_DIR_FILES - 1)];
+		f->dentry = p->file_dentry;
+		f->name_hash_len = run->file_hash_len;
+		__builtin_memcpy(f->acc, m->acc, sizeof(f->acc));
+	}
+	bpf_spin_unlock(&state->lock);
 }
 
 /*
@@ -205,13 +279,20 @@ static __always_inline int sabpf_dir_lookup(struct sabpf_run *run, __u32 slot,
 		return 0;
 	e = &state->table[sabpf_bit(table)];
 	bpf_spin_lock(&state->lock);
-	found = sabpf_dir_take(run, e, slot, root, mnt, p);
+	found = sabpf_dir_take(run, e, slot, root, dentry, mnt, p);
 	bpf_spin_unlock(&state->lock);
 	if (!found)
 		return 0;
 	k = bpf_map_lookup_elem(&sabpf_key_scratches, &key_index);
 	if (!k)
 		return 0;
+
+	/* The file's own masks, kept when it was looked up before. */
+	if (run->file_hit) {
+		__builtin_memcpy(m->acc, run->file_acc, sizeof(m->acc));
+		sabpf_count(SABPF_COUNTER_FILE_CACHE_HITS);
+		return 1;
+	}
 
 	/* The masks down to the directory; a lookup that ended above it is complete. */
 	__builtin_memcpy(m->acc, run->dir_acc, sizeof(m->acc));
@@ -220,6 +301,9 @@ static __always_inline int sabpf_dir_lookup(struct sabpf_run *run, __u32 slot,
 		node = sabpf_find_component(k, run->dir_node, (const char *)dentry->d_name.name,
 					    dentry->d_name.len);
 		sabpf_match_leaf(m, node, run->dir_children);
+		/* Only a file looked up below a node has a lookup to save. */
+		if (run->file_repeat)
+			sabpf_dir_file_fill(run, state, e, slot, root, mnt, p, m);
 	}
 	sabpf_count(SABPF_COUNTER_DIR_CACHE_HITS);
 	return 1;
@@ -266,6 +350,8 @@ static __always_inline void sabpf_dir_fill(struct sabpf_run *run, __u32 slot,
 	e->root = root;
 	e->node = run->dir_node;
 	e->valid = 1;
+	e->seen = 0;
+	__builtin_memset(e->files, 0, sizeof(e->files));
 	__builtin_memcpy(e->acc, run->dir_acc, sizeof(e->acc));
 	__builtin_memcpy(e->children, run->dir_children, sizeof(e->children));
 	bpf_spin_unlock(&state->lock);

@@ -240,6 +240,11 @@ struct sabpf_run {
 	 */
 	__u32 dir_wanted, dir_ready;
 	__u32 dir_node; /* the directory's node id; 0: a component above it had none */
+	__u32 file_repeat; /* the directory's entry had looked the target up before */
+	__u32 file_hit;	   /* its slot holds the target: file_acc is the whole answer */
+	__u64 file_hash_len; /* the target's name hash and length */
+	__u64 dir_created; /* the entry's creation time, which names it for sabpf_dir_file_fill */
+	struct sabpf_verdict file_acc[SABPF_ACCESSES];
 	struct sabpf_verdict dir_acc[SABPF_ACCESSES];
 	struct sabpf_verdict dir_children[SABPF_ACCESSES];
 

@@ -190,6 +190,7 @@ enum sabpf_counter {
 	SABPF_COUNTER_AUDITED = 4,
 	SABPF_COUNTER_DIR_CACHE_HITS = 5,  /* path checks decided from a directory's cached state */
 	SABPF_COUNTER_DIR_CACHE_FILLS = 6, /* directory states cached after a full walk */
+	SABPF_COUNTER_FILE_CACHE_HITS = 7, /* path checks decided from the file's own cached masks */
 	SABPF_COUNTERS = 8,
 };
 

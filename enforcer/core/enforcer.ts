@@ -99,7 +99,7 @@ export class Enforcer implements DesiredStateSink {
   private nextSlot = 1;
   private subscription: EventSubscription | undefined;
   private counterTimer: NodeJS.Timeout | undefined;
-  private lastCounters = { eventsDropped: 0n, pathTruncated: 0n, noConfig: 0n, dirCacheHits: 0n, dirCacheFills: 0n };
+  private lastCounters = { eventsDropped: 0n, pathTruncated: 0n, noConfig: 0n, dirCacheHits: 0n, dirCacheFills: 0n, fileCacheHits: 0n };
   private readonly metrics: ReturnType<typeof createMetrics> | undefined;
   private readonly cgroupIdOf: (cgroupPath: string) => bigint;
   private readonly cgroupRoot: string;
@@ -491,12 +491,14 @@ export class Enforcer implements DesiredStateSink {
     const noConfig = counters.noConfig - this.lastCounters.noConfig;
     const cacheHits = counters.dirCacheHits - this.lastCounters.dirCacheHits;
     const cacheFills = counters.dirCacheFills - this.lastCounters.dirCacheFills;
+    const fileHits = counters.fileCacheHits - this.lastCounters.fileCacheHits;
     this.lastCounters = {
       eventsDropped: counters.eventsDropped,
       pathTruncated: counters.pathTruncated,
       noConfig: counters.noConfig,
       dirCacheHits: counters.dirCacheHits,
       dirCacheFills: counters.dirCacheFills,
+      fileCacheHits: counters.fileCacheHits,
     };
 
     if (dropped > 0n) {
@@ -508,6 +510,7 @@ export class Enforcer implements DesiredStateSink {
     if (noConfig > 0n) this.metrics?.noConfig.inc(Number(noConfig));
     if (cacheHits > 0n) this.metrics?.dirCacheHits.inc(Number(cacheHits));
     if (cacheFills > 0n) this.metrics?.dirCacheFills.inc(Number(cacheFills));
+    if (fileHits > 0n) this.metrics?.fileCacheHits.inc(Number(fileHits));
   }
 }
 
@@ -565,6 +568,11 @@ function createMetrics(registry: Registry) {
     dirCacheFills: new PromCounter({
       name: 'sabpf_kernel_dir_cache_fills_total',
       help: 'Directory states cached after a full path walk',
+      registers: [registry],
+    }),
+    fileCacheHits: new PromCounter({
+      name: 'sabpf_kernel_file_cache_hits_total',
+      help: 'File and exec checks decided from a file slot of the directory cache',
       registers: [registry],
     }),
     unresolved: new PromCounter({

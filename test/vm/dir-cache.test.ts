@@ -24,6 +24,7 @@ interface Step {
   out: string;
   hits: number;
   fills: number;
+  fileHits: number;
   events: Array<{ hook: number; decision: number; flags: number; path: string }>;
 }
 
@@ -106,6 +107,28 @@ describe('directory cache of the path checks in a VM', function () {
       };
 
       it('ran with the expected object', () => assert.equal(result().variant, mode));
+
+      it('answers a file looked up twice from its slot', () => {
+        for (const name of ['file.walk', 'file.dirHit', 'file.repeat', 'file.hit']) allowed(name);
+        walked('file.walk');
+        hit('file.dirHit');
+        hit('file.repeat');
+        assert.equal(step('file.repeat').fileHits, 0, `file.repeat should fill, not hit: ${JSON.stringify(step('file.repeat'))}`);
+        assert.equal(step('file.hit').fileHits, 1, `file.hit should hit the file entry: ${JSON.stringify(step('file.hit'))}`);
+        assert.equal(step('file.hit').hits, 0, `file.hit should count as a file hit only: ${JSON.stringify(step('file.hit'))}`);
+      });
+
+      it('records the whole path of a denial from a slot', () => {
+        denied('deny.fileHit', `${d}/secret/x`);
+        assert.equal(step('deny.fileHit').fileHits, 1, `deny.fileHit should hit: ${JSON.stringify(step('deny.fileHit'))}`);
+      });
+
+      it('judges a hard link and a renamed file by their own paths', () => {
+        denied('file.hardlink', `${d}/secret/toplink`);
+        assert.equal(step('file.hardlink').fileHits, 0, `file.hardlink must not take top's slot: ${JSON.stringify(step('file.hardlink'))}`);
+        denied('file.renamed', `${d}/secret/top`);
+        assert.equal(step('file.renamed').fileHits, 0, `file.renamed must not take its old slot: ${JSON.stringify(step('file.renamed'))}`);
+      });
 
       it('answers a second file of a cached directory from the cache', () => {
         allowed('warm.first');

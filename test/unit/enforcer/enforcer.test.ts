@@ -239,11 +239,13 @@ describe('Enforcer', () => {
       await enforcer.start();
       kernel.counterValues.dirCacheHits = 40n;
       kernel.counterValues.dirCacheFills = 3n;
+      kernel.counterValues.fileCacheHits = 25n;
       await enforcer.stop();
 
       const value = async (name: string): Promise<number | undefined> => (await registry.getSingleMetric(name)?.get())?.values[0]?.value;
       assert.equal(await value('sabpf_kernel_dir_cache_hits_total'), 40);
       assert.equal(await value('sabpf_kernel_dir_cache_fills_total'), 3);
+      assert.equal(await value('sabpf_kernel_file_cache_hits_total'), 25);
     });
   });
 

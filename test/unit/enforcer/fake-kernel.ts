@@ -116,6 +116,7 @@ export class FakeKernel implements KernelPort {
     audited: 0n,
     dirCacheHits: 0n,
     dirCacheFills: 0n,
+    fileCacheHits: 0n,
   };
 
   counters(): Record<keyof typeof Counter, bigint> {

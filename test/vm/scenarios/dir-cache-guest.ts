@@ -27,6 +27,7 @@ interface Step {
   pid: number | undefined;
   hits: number;
   fills: number;
+  fileHits: number;
   events: Array<{ hook: number; decision: number; flags: number; path: string }>;
 }
 
@@ -58,6 +59,7 @@ function stepArgv(k: KernelPrograms, name: string, command: string, argv: string
     pid: r.pid,
     hits: Number(after.dirCacheHits - before.dirCacheHits),
     fills: Number(after.dirCacheFills - before.dirCacheFills),
+    fileHits: Number(after.fileCacheHits - before.fileCacheHits),
     events: [],
   };
 }
@@ -78,6 +80,7 @@ function race(k: KernelPrograms, name: string, args: string[]): void {
     pid: r.pid,
     hits: Number(after.dirCacheHits - before.dirCacheHits),
     fills: Number(after.dirCacheFills - before.dirCacheFills),
+    fileHits: Number(after.fileCacheHits - before.fileCacheHits),
     events: [],
   };
 }
@@ -96,7 +99,7 @@ async function main(): Promise<void> {
   if (!raceBin) throw new Error('failed to find sabpf-race: set SABPF_RACE to its path in the guest');
 
   sh(`mkdir -p ${d}/pub ${d}/secret ${d}/a/b ${d}/mnt/m1 ${d}/bin
-      for f in pub/f pub/g secret/x a/b/f; do echo data > ${d}/$f; done
+      for f in pub/f pub/g secret/x a/b/f top; do echo data > ${d}/$f; done
       cp /usr/bin/busybox ${d}/bin/denied && chmod +x ${d}/bin/denied
       mount -t tmpfs dc ${d}/mnt/m1 && echo data > ${d}/mnt/m1/f
       mkdir -p ${d}/ovl/lower/sub ${d}/ovl/upper ${d}/ovl/work ${d}/ovl/merged && echo data > ${d}/ovl/lower/sub/f
@@ -123,6 +126,22 @@ async function main(): Promise<void> {
   // A denial decided from the cache still records the whole path.
   step(k, 'deny.first', 'open', `${d}/secret/x`, 'r');
   step(k, 'deny.second', 'open', `${d}/secret/x`, 'r');
+
+  // A file looked up twice from its directory's entry gets a slot in it (its
+  // directory has a trie node: the rule on secret sits below it).
+  step(k, 'file.walk', 'open', `${d}/top`, 'r');
+  step(k, 'file.dirHit', 'open', `${d}/top`, 'r');
+  step(k, 'file.repeat', 'open', `${d}/top`, 'r');
+  step(k, 'file.hit', 'open', `${d}/top`, 'r');
+  step(k, 'deny.third', 'open', `${d}/secret/x`, 'r');
+  step(k, 'deny.fileHit', 'open', `${d}/secret/x`, 'r');
+
+  // The file's slot is not taken for another name of its inode, nor after a rename.
+  sh(`ln ${d}/top ${d}/secret/toplink`);
+  step(k, 'file.hardlink', 'open', `${d}/secret/toplink`, 'r');
+  sh(`rm ${d}/secret/toplink && mv ${d}/top ${d}/secret/top`);
+  step(k, 'file.renamed', 'open', `${d}/secret/top`, 'r');
+  sh(`mv ${d}/secret/top ${d}/top`);
 
   // The cached directory renamed into the protected tree by an unconfined task.
   sh(`mv ${d}/pub ${d}/secret/pub`);
