@@ -1,6 +1,7 @@
 // Policies of the kernel benchmark: one per rule count, each in its own slot,
 // so switching the confined cgroup between them is one config write.
 import { IpProto, NetOp } from '../../compiler/layout.js';
+import { nextEpoch } from '../../enforcer/kernel/programs.js';
 import { Ids, Trie, configWith, netEntries, type NetRule } from '../../test/vm/scenarios/entries.js';
 import { mapFd, type BenchObject } from './objects.js';
 
@@ -59,7 +60,5 @@ function bumpEpoch(o: BenchObject): void {
   const key = Buffer.alloc(4);
   const epoch = o.addon.mapLookup(fd, key);
   if (epoch === null) throw new Error('failed to read map sabpf_epoch: entry 0 is missing; rebuild enforcer/bpf');
-  const next = Buffer.alloc(8);
-  next.writeBigUInt64LE(epoch.readBigUInt64LE(0) + 1n);
-  o.addon.mapUpdate(fd, key, next, 0);
+  o.addon.mapUpdate(fd, key, nextEpoch(epoch), 0);
 }

@@ -53,8 +53,22 @@ static __always_inline __u64 sabpf_ancestor_id(struct cgroup *cg, int level)
 #endif
 
 /*
+ * Reads the policy epoch into *epoch, or returns -1 when the read caught the
+ * enforcer's write half done. The enforcer writes the counter into both
+ * 32-bit halves, so a value copied byte by byte shows unequal halves until
+ * the copy ends (nextEpoch in enforcer/kernel/programs.ts).
+ */
+static __always_inline int sabpf_epoch_read(const __u64 *e, __u64 *epoch)
+{
+	__u64 v = *(volatile const __u64 *)e;
+
+	*epoch = v;
+	return (__u32)v == (__u32)(v >> 32) ? 0 : -1;
+}
+
+/*
  * The run's memo of the config searched for from cgroup cgid, or 0 when it
- * has none. *epoch receives the policy epoch, read before anything else,
+ * has none (or the epoch could not be read whole). *epoch receives the policy epoch, read before anything else,
  * so that a search made after this call is ended by the next bump.
  * NOTE: that order is the compiler's and x86's (loads are not reordered
  * with other loads). A weakly ordered CPU would need a read barrier here.
@@ -70,9 +84,8 @@ static __always_inline struct sabpf_config_memo *sabpf_memo_find(__u32 index, __
 	*hit = 0;
 	e = bpf_map_lookup_elem(&sabpf_epoch, &zero);
 	run = bpf_map_lookup_elem(&sabpf_runs, &zero);
-	if (!e || !run)
+	if (!e || !run || sabpf_epoch_read(e, epoch) < 0)
 		return 0;
-	*epoch = *(volatile __u64 *)e;
 	asm volatile("" ::: "memory");
 	m = &run->memo[index & 1];
 	*hit = m->valid && m->cgid == cgid && m->epoch == *epoch;

@@ -69,14 +69,18 @@
 /*
  * Files of the directory looked up more than once: the masks of the whole
  * path, so that a hit skips the lookup of the file's name. A slot is
- * chosen by the name's hash and holds the dentry and the name's hash and
- * length, so another name in the directory (a hard link among them) never
- * takes it. It lives and dies with its entry, which a rename empties.
+ * chosen by the name's hash and keeps the dentry, the inode and the name's
+ * hash and length. Another name in the directory (a hard link among them)
+ * has another dentry or hash. A file unlinked and another created in its
+ * place would need the same dentry and inode addresses and a colliding
+ * 32-bit hash, salted with a kernel address, to take its slot. A slot lives
+ * and dies with its entry, which a rename empties.
  */
 #define SABPF_DIR_FILES 4
 
 struct sabpf_dir_file {
 	__u64 dentry;
+	__u64 inode;
 	__u64 name_hash_len;
 	struct sabpf_verdict acc[SABPF_ACCESSES];
 };
@@ -177,7 +181,8 @@ static __always_inline void sabpf_dir_probe(struct dentry *dentry, struct vfsmou
 		return;
 	if (parent->d_flags & SABPF_DCACHE_OP_REVALIDATE)
 		return;
-	p->epoch = *epoch;
+	if (sabpf_epoch_read(epoch, &p->epoch) < 0)
+		return;
 	p->dentry = (__u64)parent;
 	p->inode = parent->d_inode;
 	p->file_dentry = (__u64)dentry;
@@ -214,8 +219,10 @@ static __always_inline int sabpf_dir_take(struct sabpf_run *run, struct sabpf_di
 	if (e->node) {
 		hash_len = ((__u64)dentry->d_name.len << 32) | dentry->d_name.hash;
 		run->file_hash_len = hash_len;
+		run->file_inode = (__u64)dentry->d_inode;
 		f = &e->files[(hash_len >> 6) & (SABPF_DIR_FILES - 1)];
-		run->file_hit = f->dentry == p->file_dentry && f->name_hash_len == hash_len;
+		run->file_hit = f->dentry == p->file_dentry && f->inode == run->file_inode &&
+				f->name_hash_len == hash_len;
 		if (run->file_hit)
 			__builtin_memcpy(run->file_acc, f->acc, sizeof(run->file_acc));
 
@@ -249,6 +256,7 @@ static __always_inline void sabpf_dir_file_fill(const struct sabpf_run *run,
 	    e->root == root && e->created == run->dir_created) {
 		f = &e->files[(run->file_hash_len >> 6) & (SABPF_DIR_FILES - 1)];
 		f->dentry = p->file_dentry;
+		f->inode = run->file_inode;
 		f->name_hash_len = run->file_hash_len;
 		__builtin_memcpy(f->acc, m->acc, sizeof(f->acc));
 	}

@@ -336,15 +336,15 @@ export class KernelPrograms {
     return deleted;
   }
 
-  // Only the enforcer writes the epoch, one write at a time, so a read and
-  // an update need no atomic increment.
-  private bumpEpoch(): void {
+  /**
+   * Moves the policy epoch on (see nextEpoch). Only the enforcer writes it,
+   * one write at a time, so a read and an update need no atomic increment.
+   */
+  bumpEpoch(): void {
     const key = Buffer.alloc(4);
     const epoch = this.lookupElem('sabpf_epoch', key);
     if (epoch === null) throw new Error('failed to read map sabpf_epoch: entry 0 is missing; rebuild enforcer/bpf');
-    const next = Buffer.alloc(8);
-    next.writeBigUInt64LE(epoch.readBigUInt64LE(0) + 1n);
-    this.updateElem('sabpf_epoch', key, next);
+    this.updateElem('sabpf_epoch', key, nextEpoch(epoch));
   }
 
   /** Counters summed over CPUs, by enum sabpf_counter name. */
@@ -423,6 +423,26 @@ function u64Key(id: bigint): Buffer {
  * for this mode (their maps and links are still in use, so reloading would
  * only duplicate them).
  */
+/**
+ * Returns the policy epoch after current (8 bytes, little-endian): the
+ * counter n + 1 in both 32-bit halves. The kernel copies a value written from
+ * user space with memcpy, which may move one byte at a time, so a program can
+ * read a mix of the old and the new value. With both halves equal, any such
+ * mix has unequal halves, and the programs refuse it (sabpf_epoch_read in
+ * decide.h) instead of keeping state under an epoch that may come round
+ * again. The larger half of current is the counter, so that a plain counter
+ * of an older build moves on too.
+ */
+export function nextEpoch(current: Buffer): Buffer {
+  const lo = current.readUInt32LE(0);
+  const hi = current.readUInt32LE(4);
+  const n = ((lo > hi ? lo : hi) + 1) >>> 0;
+  const next = Buffer.alloc(8);
+  next.writeUInt32LE(n, 0);
+  next.writeUInt32LE(n, 4);
+  return next;
+}
+
 export function loadPrograms(options: LoadOptions = {}): KernelPrograms {
   const addon = loadAddon();
   checkLayout(addon);
@@ -448,7 +468,11 @@ export function loadPrograms(options: LoadOptions = {}): KernelPrograms {
     try {
       const programs = Object.fromEntries(ALL_HOOKS.map((hook, i) => [hook, open(pinnedProgs[i]!)])) as Record<HookName, number>;
       const maps = Object.fromEntries(MAP_NAMES.map((name, i) => [name, open(pinnedMaps[i]!)])) as Record<MapName, number>;
-      return new KernelPrograms(addon, mode, variant, pinRoot, true, programs, maps, owned, undefined);
+      const adopted = new KernelPrograms(addon, mode, variant, pinRoot, true, programs, maps, owned, undefined);
+      // A previous enforcer may have died between a config write and the
+      // bump after it, leaving per-CPU memos of the old config valid.
+      adopted.bumpEpoch();
+      return adopted;
     } catch (err) {
       for (const fd of owned) addon.closeFd(fd);
       throw err;
