@@ -121,7 +121,6 @@ struct {
 	__type(value, struct sabpf_dir_state);
 } sabpf_dir_cache SEC(".maps");
 
-
 /*
  * Their addresses come from /proc/kallsyms. Weak: a kernel that does not
  * list them (or hides addresses) runs without the cache.
@@ -189,6 +188,26 @@ static __always_inline void sabpf_dir_probe(struct dentry *dentry, struct vfsmou
 }
 
 /*
+ * True when entry e was stored for this directory, mount, program and
+ * epoch, and no rename or mount has happened since the probe read the
+ * counters. The caller adds the age or identity check it needs.
+ */
+static __always_inline int sabpf_dir_entry_matches(const struct sabpf_dir_entry *e, __u32 slot,
+						   __u32 root, struct vfsmount *mnt,
+						   const struct sabpf_dir_probe *p)
+{
+	return e->valid && e->dentry == p->dentry && e->mnt == (__u64)mnt &&
+	       e->epoch == p->epoch && e->rename_seq == p->rename_seq &&
+	       e->mount_seq == p->mount_seq && e->slot == slot && e->root == root;
+}
+
+/* Returns the index in sabpf_dir_entry.files of a name with this hash and length. */
+static __always_inline __u32 sabpf_dir_file_index(__u64 hash_len)
+{
+	return (hash_len >> 6) & (SABPF_DIR_FILES - 1);
+}
+
+/*
  * Copies a valid entry for this check into the run (dir_node, dir_acc,
  * dir_children) and returns 1, or returns 0. Runs under the state's lock,
  * so it may call no function: only inline code.
@@ -200,9 +219,8 @@ static __always_inline int sabpf_dir_take(struct sabpf_run *run, struct sabpf_di
 	struct sabpf_dir_file *f;
 	__u64 hash_len, bit;
 
-	if (!e->valid || e->dentry != p->dentry || e->mnt != (__u64)mnt || e->epoch != p->epoch ||
-	    e->rename_seq != p->rename_seq || e->mount_seq != p->mount_seq ||
-	    e->slot != slot || e->root != root || p->now - e->created > SABPF_DIR_CACHE_TTL_JIFFIES)
+	if (!sabpf_dir_entry_matches(e, slot, root, mnt, p) ||
+	    p->now - e->created > SABPF_DIR_CACHE_TTL_JIFFIES)
 		return 0;
 	run->dir_created = e->created;
 	run->dir_node = e->node;
@@ -210,17 +228,17 @@ static __always_inline int sabpf_dir_take(struct sabpf_run *run, struct sabpf_di
 	run->file_repeat = 0;
 
 	/*
-	 * Below a directory without a node the directory's masks are the whole
-	 * answer: no lookup to save. Otherwise the slot and the seen bit come
-	 * from the name's hash as the dcache computed it (a pointer may not be
-	 * hashed). Two loads: the verifier refuses an 8-byte hash_len across
-	 * the members of its union.
+	 * Below a directory without a node, the directory's masks are already
+	 * the result, so a slot would save nothing. The slot and the seen bit
+	 * come from the dcache's name hash, because a pointer may not be hashed.
+	 * The verifier rejects an 8-byte load of hash_len across its union, so
+	 * hash and length are loaded apart.
 	 */
 	if (e->node) {
 		hash_len = ((__u64)dentry->d_name.len << 32) | dentry->d_name.hash;
 		run->file_hash_len = hash_len;
 		run->file_inode = (__u64)dentry->d_inode;
-		f = &e->files[(hash_len >> 6) & (SABPF_DIR_FILES - 1)];
+		f = &e->files[sabpf_dir_file_index(hash_len)];
 		run->file_hit = f->dentry == p->file_dentry && f->inode == run->file_inode &&
 				f->name_hash_len == hash_len;
 		if (run->file_hit)
@@ -237,9 +255,9 @@ static __always_inline int sabpf_dir_take(struct sabpf_run *run, struct sabpf_di
 }
 
 /*
- * Keeps the masks m of the probed file in its slot of entry e, if e is
- * still the entry that answered this check (another CPU may have stored
- * it again meanwhile, for a path that has changed since).
+ * Stores the masks m of the probed file in its slot of entry e, if e is
+ * still the entry this check read. Another CPU may have stored e again
+ * meanwhile, for a path that has changed since.
  */
 static __always_inline void sabpf_dir_file_fill(const struct sabpf_run *run,
 						struct sabpf_dir_state *state,
@@ -251,10 +269,8 @@ static __always_inline void sabpf_dir_file_fill(const struct sabpf_run *run,
 	struct sabpf_dir_file *f;
 
 	bpf_spin_lock(&state->lock);
-	if (e->valid && e->dentry == p->dentry && e->mnt == (__u64)mnt && e->epoch == p->epoch &&
-	    e->rename_seq == p->rename_seq && e->mount_seq == p->mount_seq && e->slot == slot &&
-	    e->root == root && e->created == run->dir_created) {
-		f = &e->files[(run->file_hash_len >> 6) & (SABPF_DIR_FILES - 1)];
+	if (sabpf_dir_entry_matches(e, slot, root, mnt, p) && e->created == run->dir_created) {
+		f = &e->files[sabpf_dir_file_index(run->file_hash_len)];
 		f->dentry = p->file_dentry;
 		f->inode = run->file_inode;
 		f->name_hash_len = run->file_hash_len;
@@ -291,16 +307,16 @@ static __always_inline int sabpf_dir_lookup(struct sabpf_run *run, __u32 slot,
 	bpf_spin_unlock(&state->lock);
 	if (!found)
 		return 0;
-	k = bpf_map_lookup_elem(&sabpf_key_scratches, &key_index);
-	if (!k)
-		return 0;
 
-	/* The file's own masks, kept when it was looked up before. */
+	/* The file's own masks, stored when it was looked up before. */
 	if (run->file_hit) {
 		__builtin_memcpy(m->acc, run->file_acc, sizeof(m->acc));
 		sabpf_count(SABPF_COUNTER_FILE_CACHE_HITS);
 		return 1;
 	}
+	k = bpf_map_lookup_elem(&sabpf_key_scratches, &key_index);
+	if (!k)
+		return 0;
 
 	/* The masks down to the directory; a lookup that ended above it is complete. */
 	__builtin_memcpy(m->acc, run->dir_acc, sizeof(m->acc));

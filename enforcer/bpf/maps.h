@@ -135,8 +135,8 @@ struct {
  * program can be preempted by another task running a different hook's
  * program on the same CPU, which would overwrite these entries. Per-hook
  * entries or task-local storage would be needed there. The config memo in
- * struct sabpf_run would be hit worst: a copy torn between two containers'
- * configs would stay in use until the next epoch bump, and a run holds a
+ * struct sabpf_run would be hit worst. A copy torn between two containers'
+ * configs would stay in use until the next epoch bump. A run also keeps a
  * pointer into its memo, which a preempting run may rewrite with another
  * container's config in the middle of the check.
  */
@@ -243,7 +243,7 @@ struct sabpf_run {
 	__u32 dir_wanted, dir_ready;
 	__u32 dir_node; /* the directory's node id; 0: a component above it had none */
 	__u32 file_repeat; /* the directory's entry had looked the target up before */
-	__u32 file_hit;	   /* its slot holds the target: file_acc is the whole answer */
+	__u32 file_hit;	   /* its slot matched the target: file_acc is the final result */
 	__u64 file_hash_len; /* the target's name hash and length, and its inode */
 	__u64 file_inode;
 	__u64 dir_created; /* the entry's creation time, which names it for sabpf_dir_file_fill */

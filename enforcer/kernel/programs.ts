@@ -320,8 +320,8 @@ export class KernelPrograms {
    * cache directory state per slot, and a slot number may come back after a
    * restart, so state cached before this write must not be taken for the
    * program the config now names. After: each CPU keeps the last config it
-   * found (struct sabpf_config_memo), valid while the epoch it read before
-   * the search stands.
+   * found (struct sabpf_config_memo), valid while the epoch is the value it
+   * read before the search.
    */
   setConfig(id: bigint, config: Buffer): void {
     this.bumpEpoch();
@@ -329,7 +329,7 @@ export class KernelPrograms {
     this.bumpEpoch();
   }
 
-  /** Removes a container's config; the epoch goes up after, as for setConfig. */
+  /** Removes a container's config, then bumps the epoch as setConfig does. */
   deleteConfig(id: bigint): boolean {
     const deleted = this.deleteElem('sabpf_configs', u64Key(id));
     this.bumpEpoch();

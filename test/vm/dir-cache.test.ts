@@ -189,7 +189,7 @@ describe('directory cache of the path checks in a VM', function () {
       it('keeps a config memo per CPU until the epoch moves', () => {
         allowed('memo.before');
         // Only the cgroup's own tasks run cgroup-attached programs, so CPU 0's
-        // memo still holds the old config. Globally attached, every task on
+        // memo still contains the old config. Globally attached, every task on
         // the node (this test's driver among them) refills it in between.
         if (mode === 'cgroup') allowed('memo.stale');
         denied('memo.bumped', `${d}/a/b/f`);

@@ -99,8 +99,8 @@ function networkArgs(network: VmNetwork | undefined): string[] {
 // per emulated instruction (sleep=off: an idle guest skips ahead instead of
 // waiting), so a time measured inside the guest counts instructions and does
 // not depend on how busy the host is. QEMU then runs all vCPUs in one host
-// thread, in turn. Benchmarks use it to compare work done; it says nothing
-// about cache misses, which hardware pays and the emulator does not model.
+// thread, in turn. Benchmarks use it to compare work done. It does not count
+// cache misses, which hardware pays and the emulator does not model.
 function icountArgs(enabled: boolean): string[] {
   return enabled ? ['-icount', 'shift=0,sleep=off,align=off'] : [];
 }

@@ -1,5 +1,5 @@
 // The policy epoch's encoding: the programs take a value only when its two
-// 32-bit halves are equal, so that a read of a half-written value is refused.
+// 32-bit halves are equal, so that a read of a half-written value is rejected.
 import assert from 'node:assert/strict';
 
 import fc from 'fast-check';
