@@ -81,6 +81,7 @@ export async function enforceKubernetesCommand(argv: string[]): Promise<number> 
     process.stderr.write(`sabpf enforce: cannot enforce on this kernel:\n${checks.problems.map((p) => `  - ${p}`).join('\n')}\n`);
     return 3;
   }
+  logger.info({ kernel: checks.kernelRelease, object: checks.object, preemption: checks.preemption }, 'kernel checks passed');
 
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });

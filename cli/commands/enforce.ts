@@ -104,6 +104,7 @@ export async function enforceCommand(argv: string[]): Promise<number> {
     process.stderr.write(`sabpf enforce: cannot enforce on this kernel:\n${checks.problems.map((p) => `  - ${p}`).join('\n')}\n`);
     return 3;
   }
+  logger.info({ kernel: checks.kernelRelease, object: checks.object, preemption: checks.preemption }, 'kernel checks passed');
 
   const node = values.node ?? declared.node ?? hostname();
   const registry = new Registry();

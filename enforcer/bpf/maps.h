@@ -138,7 +138,8 @@ struct {
  * struct sabpf_run would be hit worst. A copy torn between two containers'
  * configs would stay in use until the next epoch bump. A run also keeps a
  * pointer into its memo, which a preempting run may rewrite with another
- * container's config in the middle of the check.
+ * container's config in the middle of the check. So the enforcer does not
+ * start under full, lazy or real-time preemption (enforcer/core/preemption.ts).
  */
 
 /* Indexes of sabpf_path_stacks. */

@@ -3,9 +3,17 @@
 // non-zero rather than report enforcement that is not happening.
 
 import { existsSync, readFileSync } from 'node:fs';
-import { release } from 'node:os';
+import { release, version } from 'node:os';
 
 import { objectVariant, type ObjectVariant } from '../kernel/programs.js';
+import {
+  defaultPreemptionPaths,
+  preemptionProblem,
+  readKernelText,
+  readPreemptModel,
+  type PreemptModel,
+  type PreemptionPaths,
+} from './preemption.js';
 
 export interface PreflightResult {
   ok: boolean;
@@ -16,22 +24,35 @@ export interface PreflightResult {
   mode: 'cgroup' | 'global';
   /** The object auto mode loads: cgroup (6.0+), global (5.17+, bpf_loop) or legacy (5.8 to 5.16); undefined before 5.8. */
   object: ObjectVariant | undefined;
+  /** The active preemption model, or undefined when no source reported it. */
+  preemption: PreemptModel | undefined;
 }
 
 export interface PreflightPaths {
   lsm: string;
   btf: string;
   mounts: string;
+  preemption: PreemptionPaths;
 }
 
-const DEFAULT_PATHS: PreflightPaths = {
-  lsm: '/sys/kernel/security/lsm',
-  btf: '/sys/kernel/btf/vmlinux',
-  mounts: '/proc/self/mounts',
-};
+function defaultPaths(kernelRelease: string): PreflightPaths {
+  return {
+    lsm: '/sys/kernel/security/lsm',
+    btf: '/sys/kernel/btf/vmlinux',
+    mounts: '/proc/self/mounts',
+    preemption: defaultPreemptionPaths(kernelRelease),
+  };
+}
 
-/** Checks BPF LSM, BTF, cgroup2, bpffs and the kernel version. */
-export function preflight(kernelRelease: string = release(), paths: PreflightPaths = DEFAULT_PATHS): PreflightResult {
+/**
+ * Checks BPF LSM, BTF, cgroup2, bpffs, the kernel version and the
+ * preemption model. unameVersion is `uname -v`.
+ */
+export function preflight(
+  kernelRelease: string = release(),
+  paths: PreflightPaths = defaultPaths(kernelRelease),
+  unameVersion: string = version(),
+): PreflightResult {
   const problems: string[] = [];
   const version = /^(\d+)\.(\d+)/u.exec(kernelRelease);
   const major = Number(version?.[1] ?? 0);
@@ -71,6 +92,17 @@ export function preflight(kernelRelease: string = release(), paths: PreflightPat
     problems.push('bpffs is not mounted at /sys/fs/bpf, so programs cannot be pinned; mount it with "mount -t bpf bpf /sys/fs/bpf"');
   }
 
+  const preemption = readPreemptModel(unameVersion, (path) => readKernelText(path, readFileSync), paths.preemption);
+  const unsafePreemption = preemptionProblem(preemption, paths.preemption);
+  if (unsafePreemption) problems.push(unsafePreemption);
+
   const object = atLeast(5, 8) ? objectVariant('auto', kernelRelease) : undefined;
-  return { ok: problems.length === 0, problems, kernelRelease, mode: atLeast(6, 0) ? 'cgroup' : 'global', object };
+  return {
+    ok: problems.length === 0,
+    problems,
+    kernelRelease,
+    mode: atLeast(6, 0) ? 'cgroup' : 'global',
+    object,
+    preemption: preemption.model,
+  };
 }

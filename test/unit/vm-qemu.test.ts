@@ -1,5 +1,6 @@
 // The QEMU command line of the test VM: the instruction-counting mode that
-// the kernel benchmark uses, and the vCPU count it needs.
+// the kernel benchmark uses, the vCPU count it needs, and extra kernel
+// parameters.
 import assert from 'node:assert/strict';
 
 import { qemuArgs, type QemuConfig } from '../vm/qemu.js';
@@ -31,5 +32,15 @@ describe('qemuArgs', () => {
 
   it('rejects icount with more than one vCPU, naming the fix', () => {
     assert.throws(() => qemuArgs(config({ icount: true, cpus: 2 })), /icount needs 1 vCPU, got 2; .*--cpus 1/u);
+  });
+
+  it('appends extra kernel parameters after the fixed ones', () => {
+    const args = qemuArgs(config({ kernelParams: ['preempt=full'] }));
+    const append = args[args.indexOf('-append') + 1] ?? '';
+    assert.match(append, /lsm=lockdown,capability,bpf .*preempt=full sabpf\.share=\/s$/u);
+  });
+
+  it('rejects a kernel parameter with a space, naming it', () => {
+    assert.throws(() => qemuArgs(config({ kernelParams: ['init=/bin/sh -x'] })), /kernel parameter "init=\/bin\/sh -x"/u);
   });
 });

@@ -14,6 +14,8 @@ export interface QemuConfig {
   network?: VmNetwork;
   /** Opt-in instruction counting: guest time advances one nanosecond per guest instruction. */
   icount?: boolean;
+  /** Kernel parameters added after the fixed ones, such as preempt=full. */
+  kernelParams?: string[];
 }
 
 /**
@@ -42,7 +44,14 @@ export function qemuArgs(config: QemuConfig): string[] {
     // "Booting SMP configuration" under -icount with two vCPUs.
     throw new Error(`failed to configure the VM: icount needs 1 vCPU, got ${config.cpus}; drop --cpus or pass --cpus 1`);
   }
-  const append = [...kernelParams, `sabpf.share=${config.shareDir}`].join(' ');
+  for (const param of config.kernelParams ?? []) {
+    if (!/^[A-Za-z0-9._,=-]+$/u.test(param)) {
+      throw new Error(
+        `failed to configure the VM: kernel parameter ${JSON.stringify(param)} has characters the command line cannot carry; use only letters, digits and . _ , = -`,
+      );
+    }
+  }
+  const append = [...kernelParams, ...(config.kernelParams ?? []), `sabpf.share=${config.shareDir}`].join(' ');
   return [
     // KVM on this kind of host does not run guests natively (test/vm/README.md
     // has what was tried), so TCG it is. In one measurement q35 booted about

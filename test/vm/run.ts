@@ -46,6 +46,8 @@ export interface VmRunOptions {
   kernel?: KernelLine;
   /** Count instructions instead of time (QEMU -icount, see qemu.ts). Default: false. */
   icount?: boolean;
+  /** Extra kernel command-line parameters, such as preempt=full. Default: none. */
+  kernelParams?: string[];
   /** Aborting kills QEMU; runInVm then rejects. For callers that end a long-running guest early. */
   signal?: AbortSignal;
 }
@@ -100,6 +102,7 @@ export async function runInVm(options: VmRunOptions): Promise<VmRunResult> {
     cpus: options.cpus ?? (options.icount === true ? 1 : 2),
     ...(options.network ? { network: options.network } : {}),
     icount: options.icount === true,
+    ...(options.kernelParams ? { kernelParams: options.kernelParams } : {}),
   });
 
   const started = Date.now();

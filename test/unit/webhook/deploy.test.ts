@@ -148,9 +148,10 @@ describe('deploy manifests', () => {
     const pod = find('deploy/enforcer.yaml', 'DaemonSet', 'sabpf-enforcer').spec.template.spec;
     const mounts = Object.fromEntries((pod.containers[0].volumeMounts as Manifest[]).map((m) => [m.mountPath, m]));
 
-    it('mounts cgroup and securityfs read-only', () => {
+    it('mounts cgroup, securityfs and /boot read-only', () => {
       assert.equal(mounts['/sys/fs/cgroup']?.readOnly, true);
       assert.equal(mounts['/sys/kernel/security']?.readOnly, true);
+      assert.equal(mounts['/boot']?.readOnly, true);
     });
 
     it('mounts bpffs and the audit trail writable', () => {

@@ -1,0 +1,131 @@
+// The kernel's preemption model, which the BPF programs depend on: they keep
+// a run's state in per-CPU maps (path stacks, key scratch, the config memo),
+// and the kernel runs LSM programs with migration disabled but preemption
+// enabled. Under full, lazy or real-time preemption, a task preempted
+// mid-check could have its per-CPU state rewritten by another task's check
+// on that CPU, and decide with another container's rules. Under no or
+// voluntary preemption, a check runs to its end before the CPU moves on.
+
+import { gunzipSync } from 'node:zlib';
+
+export type PreemptModel = 'none' | 'voluntary' | 'full' | 'lazy' | 'rt';
+
+/** Models under which a BPF program is not preempted by another task. */
+export const SAFE_PREEMPT_MODELS: readonly PreemptModel[] = ['none', 'voluntary'];
+
+export interface PreemptionReading {
+  /** undefined when no source reported it. */
+  model: PreemptModel | undefined;
+  /** The file or command the model was read from, for the message. */
+  source: string;
+}
+
+export interface PreemptionPaths {
+  /** debugfs: the models, the active one in parentheses (PREEMPT_DYNAMIC kernels). */
+  debugfs: string;
+  cmdline: string;
+  /** Kernel config files to try for the build's default, plain or gzip (/proc/config.gz). */
+  configs: string[];
+}
+
+export function defaultPreemptionPaths(kernelRelease: string): PreemptionPaths {
+  return {
+    debugfs: '/sys/kernel/debug/sched/preempt',
+    cmdline: '/proc/cmdline',
+    configs: [`/boot/config-${kernelRelease}`, '/proc/config.gz'],
+  };
+}
+
+const MODELS = new Set<string>(['none', 'voluntary', 'full', 'lazy']);
+
+function asModel(word: string | undefined): PreemptModel | undefined {
+  return word !== undefined && MODELS.has(word) ? (word as PreemptModel) : undefined;
+}
+
+/** Returns the active model from debugfs text such as "none (voluntary) full lazy": the word in parentheses. */
+export function parseDebugfsPreempt(text: string): PreemptModel | undefined {
+  return asModel(/\((\w+)\)/u.exec(text)?.[1]);
+}
+
+/** Returns the model of the last preempt= on the command line, which wins in the kernel's parser too. */
+export function parseCmdlinePreempt(cmdline: string): PreemptModel | undefined {
+  let model: PreemptModel | undefined;
+  for (const word of cmdline.trim().split(/\s+/u)) {
+    if (word === '--') break; // the rest goes to init
+    if (word.startsWith('preempt=')) model = asModel(word.slice('preempt='.length));
+  }
+  return model;
+}
+
+/** Returns the build's model from a kernel config: CONFIG_PREEMPT_RT, _LAZY, PREEMPT, _VOLUNTARY or _NONE. */
+export function parseConfigPreempt(config: string): PreemptModel | undefined {
+  const set = (name: string): boolean => new RegExp(`^${name}=y$`, 'mu').test(config);
+  if (set('CONFIG_PREEMPT_RT')) return 'rt';
+  if (set('CONFIG_PREEMPT_LAZY')) return 'lazy';
+  if (set('CONFIG_PREEMPT')) return 'full';
+  if (set('CONFIG_PREEMPT_VOLUNTARY')) return 'voluntary';
+  if (set('CONFIG_PREEMPT_NONE')) return 'none';
+  return undefined;
+}
+
+/**
+ * Reads the active model. `uname -v` names the build (PREEMPT_RT,
+ * PREEMPT_DYNAMIC, PREEMPT, or nothing for none and voluntary). A dynamic
+ * build picks its model at boot: debugfs shows it, else the command line's
+ * preempt=, else the config's default.
+ */
+export function readPreemptModel(
+  unameVersion: string,
+  read: (path: string) => string | undefined,
+  paths: PreemptionPaths,
+): PreemptionReading {
+  if (/\bPREEMPT_RT\b/u.test(unameVersion)) return { model: 'rt', source: 'uname -v' };
+  if (!/\bPREEMPT_DYNAMIC\b/u.test(unameVersion)) {
+    // PREEMPT_LAZY builds that are not dynamic say PREEMPT_LAZY.
+    if (/\bPREEMPT_LAZY\b/u.test(unameVersion)) return { model: 'lazy', source: 'uname -v' };
+    if (/\bPREEMPT\b/u.test(unameVersion)) return { model: 'full', source: 'uname -v' };
+    return { model: 'voluntary', source: 'uname -v, which names no preemption: none or voluntary' };
+  }
+
+  const debugfs = read(paths.debugfs);
+  const fromDebugfs = debugfs === undefined ? undefined : parseDebugfsPreempt(debugfs);
+  if (fromDebugfs) return { model: fromDebugfs, source: paths.debugfs };
+
+  const cmdline = read(paths.cmdline);
+  const fromCmdline = cmdline === undefined ? undefined : parseCmdlinePreempt(cmdline);
+  if (fromCmdline) return { model: fromCmdline, source: `preempt= in ${paths.cmdline}` };
+
+  for (const path of paths.configs) {
+    const config = read(path);
+    const fromConfig = config === undefined ? undefined : parseConfigPreempt(config);
+    if (fromConfig) return { model: fromConfig, source: `the default in ${path}` };
+  }
+  return { model: undefined, source: '' };
+}
+
+/** Reads a file as text, gunzipping a .gz; undefined when it cannot be read. */
+export function readKernelText(path: string, readFile: (path: string) => Buffer): string | undefined {
+  try {
+    const data = readFile(path);
+    return (path.endsWith('.gz') ? gunzipSync(data) : data).toString('utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Returns the preflight problem for a reading, or undefined when the model is safe. */
+export function preemptionProblem(reading: PreemptionReading, paths: PreemptionPaths): string | undefined {
+  if (reading.model === undefined) {
+    return (
+      `cannot tell the kernel's preemption model (a PREEMPT_DYNAMIC kernel, and none of ${paths.debugfs}, ` +
+      `preempt= in ${paths.cmdline} or ${paths.configs.join(', ')} could be read); ` +
+      "mount debugfs at /sys/kernel/debug or the host's /boot read-only, so that sabpf can check it runs without full preemption"
+    );
+  }
+  if (SAFE_PREEMPT_MODELS.includes(reading.model)) return undefined;
+  return (
+    `the kernel runs with ${reading.model} preemption (${reading.source}): sabpf's BPF programs keep per-CPU state ` +
+    'that a preempted check would share with another task; boot with preempt=voluntary (or preempt=none) ' +
+    'on a PREEMPT_DYNAMIC kernel, or use a kernel built without full preemption'
+  );
+}
