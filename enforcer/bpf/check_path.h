@@ -107,6 +107,12 @@ static __always_inline void sabpf_target_rules(const struct sabpf_config *cfg,
 #if SABPF_DIR_CACHE
 	struct sabpf_dir_probe probe = {};
 
+	/*
+	 * The probe lives on the stack, not in registers: the miss path reads
+	 * it after the walk, and in registers Clang moved its fields into place
+	 * before every early return of the cache read.
+	 */
+	asm volatile("" : : "r"(&probe));
 	sabpf_barrier();
 
 	/* fromSource rules need the walked path itself. */

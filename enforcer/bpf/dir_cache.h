@@ -29,10 +29,13 @@
  *   - age: at most SABPF_DIR_CACHE_TTL_JIFFIES, so that the 32-bit counters
  *     cannot wrap back to a stored value while an entry lives.
  *
- * Entries are updated in place under the state's spin lock, which readers
- * take too: an entry is read whole, old or new. (A first version replaced
- * the whole storage instead, and its allocation made a refill cost three
- * times a plain walk.)
+ * Entries are updated in place under the state's spin lock, which orders
+ * the writers. Readers do not take it. Each entry has a sequence counter,
+ * odd while a writer changes the entry, as in the kernel's seqcount_t. A
+ * reader keeps what it copied only when the counter was even before the
+ * copy and unchanged after it. The lock pair cost more than the copy.
+ * (A first version replaced the whole storage instead, and its allocation
+ * made a refill cost three times a plain walk.)
  *
  * The legacy object (5.8 to 5.16) has no cache: it walks every path.
  */
@@ -60,9 +63,10 @@
 
 /*
  * Keeps the compiler from moving memory reads across this point.
- * NOTE: this is no CPU barrier. The order counters, parent, counters relies
- * on x86 keeping loads in order and on the helper calls between them. A
- * weakly ordered CPU such as arm64 would need read barriers here.
+ * NOTE: this is no CPU barrier. The order counters, parent, counters, and
+ * the entry sequence around an entry's reads and writes, rely on x86
+ * keeping loads in order and stores in order. A weakly ordered CPU such as
+ * arm64 would need read and write barriers here.
  */
 #define sabpf_barrier() asm volatile("" ::: "memory")
 
@@ -82,7 +86,7 @@ struct sabpf_dir_file {
 	__u64 dentry;
 	__u64 inode;
 	__u64 name_hash_len;
-	struct sabpf_verdict acc[SABPF_ACCESSES];
+	struct sabpf_verdict acc[SABPF_ACCESSES] SABPF_ALIGNED8;
 };
 
 /* The state of one directory for one table. */
@@ -97,16 +101,16 @@ struct sabpf_dir_entry {
 	__u32 root;
 	__u32 node;	  /* see sabpf_keep_dir in path.h */
 	__u32 valid;
+	__u32 seq;	  /* odd while a writer changes the entry */
 	__u64 seen;	  /* files looked up from this entry, one bit per name hash */
-	struct sabpf_verdict acc[SABPF_ACCESSES];
-	struct sabpf_verdict children[SABPF_ACCESSES];
+	struct sabpf_verdict acc[SABPF_ACCESSES] SABPF_ALIGNED8;
+	struct sabpf_verdict children[SABPF_ACCESSES] SABPF_ALIGNED8;
 	struct sabpf_dir_file files[SABPF_DIR_FILES];
 };
 
 /*
- * Value of sabpf_dir_cache: one entry per enum sabpf_table. Readers and
- * writers take the lock, so no reader copies half of an entry that another
- * CPU is writing.
+ * Value of sabpf_dir_cache: one entry per enum sabpf_table. Writers take
+ * the lock and move the entry's seq, and readers check seq (sabpf_dir_take).
  */
 struct sabpf_dir_state {
 	struct bpf_spin_lock lock;
@@ -145,10 +149,23 @@ struct sabpf_dir_probe {
  */
 static __always_inline int sabpf_path_seqs(__u32 *rename_seq, __u32 *mount_seq)
 {
-	if (!&rename_lock || !&mount_lock)
+	const seqlock_t *rename = (const seqlock_t *)&rename_lock;
+	const seqlock_t *mount = (const seqlock_t *)&mount_lock;
+
+	/*
+	 * One branch per address, kept apart by the empty asm. The verifier
+	 * sees the constant address that libbpf wrote and removes a branch
+	 * that is never taken. Clang would otherwise fold both tests into
+	 * arithmetic that the program then runs on every check.
+	 */
+	sabpf_forget_range(rename);
+	if (!rename)
 		return -1;
-	*rename_seq = BPF_CORE_READ((seqlock_t *)&rename_lock, seqcount.seqcount.sequence);
-	*mount_seq = BPF_CORE_READ((seqlock_t *)&mount_lock, seqcount.seqcount.sequence);
+	sabpf_forget_range(mount);
+	if (!mount)
+		return -1;
+	*rename_seq = BPF_CORE_READ(rename, seqcount.seqcount.sequence);
+	*mount_seq = BPF_CORE_READ(mount, seqcount.seqcount.sequence);
 	return (*rename_seq | *mount_seq) & 1 ? -1 : 0;
 }
 
@@ -208,16 +225,57 @@ static __always_inline __u32 sabpf_dir_file_index(__u64 hash_len)
 }
 
 /*
- * Copies a valid entry for this check into the run (dir_node, dir_acc,
- * dir_children) and returns 1, or returns 0. Runs under the state's lock,
- * so it may call no function: only inline code.
+ * Returns the entry of table in state. Every caller passes a constant, which
+ * picks a constant offset and spares a register (sabpf_bit would hide it).
+ */
+static __always_inline struct sabpf_dir_entry *sabpf_dir_entry_of(struct sabpf_dir_state *state,
+								   __u32 table)
+{
+	return table & 1 ? &state->table[1] : &state->table[0];
+}
+
+/* Reads an entry's sequence counter exactly where the caller does, in one load. */
+static __always_inline __u32 sabpf_dir_seq(const struct sabpf_dir_entry *e)
+{
+	return *(volatile const __u32 *)&e->seq;
+}
+
+/*
+ * Brackets a writer's changes to entry e, under the state's lock: readers
+ * that saw the counter odd, or saw it move, drop what they read.
+ */
+static __always_inline void sabpf_dir_write_begin(struct sabpf_dir_entry *e)
+{
+	*(volatile __u32 *)&e->seq = e->seq + 1;
+	sabpf_barrier();
+}
+
+static __always_inline void sabpf_dir_write_end(struct sabpf_dir_entry *e)
+{
+	sabpf_barrier();
+	*(volatile __u32 *)&e->seq = e->seq + 1;
+}
+
+/*
+ * Copies a valid entry for this check without its lock and returns 1, or
+ * returns 0 with m untouched. On a slot hit (run->file_hit), m receives the
+ * file's masks, the final result. Otherwise m receives the directory's
+ * masks, and the run its node and its children's masks for the name lookup.
  */
 static __always_inline int sabpf_dir_take(struct sabpf_run *run, struct sabpf_dir_entry *e,
 					  __u32 slot, __u32 root, struct dentry *dentry,
-					  struct vfsmount *mnt, const struct sabpf_dir_probe *p)
+					  struct vfsmount *mnt, const struct sabpf_dir_probe *p,
+					  struct sabpf_match *m)
 {
 	struct sabpf_dir_file *f;
-	__u64 hash_len, bit;
+	__u64 hash_len = 0, bit = 0, seen = 0;
+	__u32 seq;
+
+	/* read_seqcount_begin: a writer is busy while the counter is odd. */
+	seq = sabpf_dir_seq(e);
+	if (seq & 1)
+		return 0;
+	sabpf_barrier();
 
 	if (!sabpf_dir_entry_matches(e, slot, root, mnt, p) ||
 	    p->now - e->created > SABPF_DIR_CACHE_TTL_JIFFIES)
@@ -241,16 +299,33 @@ static __always_inline int sabpf_dir_take(struct sabpf_run *run, struct sabpf_di
 		f = &e->files[sabpf_dir_file_index(hash_len)];
 		run->file_hit = f->dentry == p->file_dentry && f->inode == run->file_inode &&
 				f->name_hash_len == hash_len;
-		if (run->file_hit)
-			__builtin_memcpy(run->file_acc, f->acc, sizeof(run->file_acc));
 
 		/* A bit already set: this name (or one sharing its bit) was looked up before. */
 		bit = 1ULL << (hash_len & 63);
-		run->file_repeat = (e->seen & bit) != 0;
-		e->seen |= bit;
+		seen = e->seen;
+		run->file_repeat = (seen & bit) != 0;
 	}
-	__builtin_memcpy(run->dir_acc, e->acc, sizeof(run->dir_acc));
-	__builtin_memcpy(run->dir_children, e->children, sizeof(run->dir_children));
+	if (run->file_hit) {
+		__builtin_memcpy(m->acc, f->acc, sizeof(m->acc));
+	} else {
+		__builtin_memcpy(m->acc, e->acc, sizeof(m->acc));
+		__builtin_memcpy(run->dir_children, e->children, sizeof(run->dir_children));
+	}
+
+	/* read_seqcount_retry: a write since the first read may have torn what was copied. */
+	sabpf_barrier();
+	if (sabpf_dir_seq(e) != seq) {
+		__builtin_memset(m->acc, 0, sizeof(m->acc));
+		return 0;
+	}
+
+	/*
+	 * Set without the lock, so a bit can be lost to a concurrent store of
+	 * the entry, or survive into the new entry. Either changes only when a
+	 * slot is filled, and sabpf_dir_file_fill checks the entry itself.
+	 */
+	if (bit && !(seen & bit))
+		e->seen = seen | bit;
 	return 1;
 }
 
@@ -271,10 +346,12 @@ static __always_inline void sabpf_dir_file_fill(const struct sabpf_run *run,
 	bpf_spin_lock(&state->lock);
 	if (sabpf_dir_entry_matches(e, slot, root, mnt, p) && e->created == run->dir_created) {
 		f = &e->files[sabpf_dir_file_index(run->file_hash_len)];
+		sabpf_dir_write_begin(e);
 		f->dentry = p->file_dentry;
 		f->inode = run->file_inode;
 		f->name_hash_len = run->file_hash_len;
 		__builtin_memcpy(f->acc, m->acc, sizeof(f->acc));
+		sabpf_dir_write_end(e);
 	}
 	bpf_spin_unlock(&state->lock);
 }
@@ -294,33 +371,29 @@ static __always_inline int sabpf_dir_lookup(struct sabpf_run *run, __u32 slot,
 	struct sabpf_dir_state *state;
 	struct sabpf_dir_entry *e;
 	struct sabpf_node *node;
-	int found;
 
 	if (!p->inode)
 		return 0;
 	state = bpf_inode_storage_get(&sabpf_dir_cache, p->inode, 0, 0);
 	if (!state)
 		return 0;
-	e = &state->table[sabpf_bit(table)];
-	bpf_spin_lock(&state->lock);
-	found = sabpf_dir_take(run, e, slot, root, dentry, mnt, p);
-	bpf_spin_unlock(&state->lock);
-	if (!found)
+	e = sabpf_dir_entry_of(state, table);
+	if (!sabpf_dir_take(run, e, slot, root, dentry, mnt, p, m))
 		return 0;
 
 	/* The file's own masks, stored when it was looked up before. */
 	if (run->file_hit) {
-		__builtin_memcpy(m->acc, run->file_acc, sizeof(m->acc));
 		sabpf_count(SABPF_COUNTER_FILE_CACHE_HITS);
 		return 1;
 	}
-	k = bpf_map_lookup_elem(&sabpf_key_scratches, &key_index);
-	if (!k)
-		return 0;
 
-	/* The masks down to the directory; a lookup that ended above it is complete. */
-	__builtin_memcpy(m->acc, run->dir_acc, sizeof(m->acc));
+	/* m has the masks down to the directory; a lookup that ended above it is complete. */
 	if (run->dir_node) {
+		k = bpf_map_lookup_elem(&sabpf_key_scratches, &key_index);
+		if (!k) {
+			__builtin_memset(m->acc, 0, sizeof(m->acc));
+			return 0;
+		}
 		k->key.slot = slot;
 		node = sabpf_find_component(k, run->dir_node, (const char *)dentry->d_name.name,
 					    dentry->d_name.len);
@@ -362,8 +435,9 @@ static __always_inline void sabpf_dir_fill(struct sabpf_run *run, __u32 slot,
 	state = bpf_inode_storage_get(&sabpf_dir_cache, p->inode, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!state)
 		return;
-	e = &state->table[sabpf_bit(table)];
+	e = sabpf_dir_entry_of(state, table);
 	bpf_spin_lock(&state->lock);
+	sabpf_dir_write_begin(e);
 	e->dentry = p->dentry;
 	e->mnt = (__u64)mnt;
 	e->epoch = p->epoch;
@@ -378,6 +452,7 @@ static __always_inline void sabpf_dir_fill(struct sabpf_run *run, __u32 slot,
 	__builtin_memset(e->files, 0, sizeof(e->files));
 	__builtin_memcpy(e->acc, run->dir_acc, sizeof(e->acc));
 	__builtin_memcpy(e->children, run->dir_children, sizeof(e->children));
+	sabpf_dir_write_end(e);
 	bpf_spin_unlock(&state->lock);
 	sabpf_count(SABPF_COUNTER_DIR_CACHE_FILLS);
 }

@@ -179,7 +179,7 @@ struct sabpf_walk {
 
 /* Masks that a trie lookup gathered, per access. */
 struct sabpf_match {
-	struct sabpf_verdict acc[SABPF_ACCESSES];
+	struct sabpf_verdict acc[SABPF_ACCESSES] SABPF_ALIGNED8;
 	__u32 exact;	 /* the whole path has a node */
 	__u32 source_id; /* the final node's source_id, when exact */
 };
@@ -235,7 +235,7 @@ struct sabpf_run {
 	/* Trie lookup: the directory node reached so far. */
 	__u32 lookup_parent;
 	/* CHILDREN masks of that directory: they apply to its direct entries. */
-	struct sabpf_verdict children[SABPF_ACCESSES];
+	struct sabpf_verdict children[SABPF_ACCESSES] SABPF_ALIGNED8;
 
 	/*
 	 * The target's directory as the lookup passed it (dir_cache.h): filled
@@ -244,13 +244,12 @@ struct sabpf_run {
 	__u32 dir_wanted, dir_ready;
 	__u32 dir_node; /* the directory's node id; 0: a component above it had none */
 	__u32 file_repeat; /* the directory's entry had looked the target up before */
-	__u32 file_hit;	   /* its slot matched the target: file_acc is the final result */
+	__u32 file_hit;	   /* its slot matched the target: the match is the final result */
 	__u64 file_hash_len; /* the target's name hash and length, and its inode */
 	__u64 file_inode;
 	__u64 dir_created; /* the entry's creation time, which names it for sabpf_dir_file_fill */
-	struct sabpf_verdict file_acc[SABPF_ACCESSES];
-	struct sabpf_verdict dir_acc[SABPF_ACCESSES];
-	struct sabpf_verdict dir_children[SABPF_ACCESSES];
+	struct sabpf_verdict dir_acc[SABPF_ACCESSES] SABPF_ALIGNED8;
+	struct sabpf_verdict dir_children[SABPF_ACCESSES] SABPF_ALIGNED8;
 
 	/* Spelling a path for an event: bytes written so far. */
 	__u32 spell_off;
