@@ -18,6 +18,8 @@ export const Hook = {
   fileLink: 1 << 5,
   /** socket_sendmsg: addressed UDP sends and TCP Fast Open, judged by the connect rules. */
   socketSendmsg: 1 << 6,
+  /** path_rename: a move is judged by the file rules of both names, as a link. */
+  fileRename: 1 << 7,
 } as const;
 export type HookName = keyof typeof Hook;
 
@@ -30,6 +32,7 @@ export const LSM_HOOK: Record<HookName, string> = {
   socketCreate: 'socket_create',
   fileLink: 'path_link',
   socketSendmsg: 'socket_sendmsg',
+  fileRename: 'path_rename',
 };
 
 export const Section = { file: 0, exec: 1, network: 2 } as const;

@@ -49,6 +49,7 @@ function copyOperation(event: OperationDetail): OperationDetail {
   switch (event.operation) {
     case 'file-open':
     case 'file-link':
+    case 'file-rename':
       return { operation: event.operation, access: event.access, resource: { path: event.resource.path } };
     case 'exec':
       return { operation: event.operation, resource: { path: event.resource.path } };

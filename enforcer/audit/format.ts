@@ -39,8 +39,7 @@ function formatDecision(record: DecisionRecord): string {
   }
 
   const workload = printable(`${record.namespace}/${record.pod}/${record.container}`);
-  const operation =
-    record.operation === 'file-open' || record.operation === 'file-link' ? `${record.operation} ${record.access}` : record.operation;
+  const operation = 'access' in record ? `${record.operation} ${record.access}` : record.operation;
   const process = `pid=${record.pid} uid=${record.uid} comm=${printable(record.comm)}`;
   const policy = `policy=${printable(record.policy)} rule=${printable(record.rule)} reason=${record.reason}`;
 
@@ -51,6 +50,7 @@ function describeResource(record: DecisionRecord): string {
   switch (record.operation) {
     case 'file-open':
     case 'file-link':
+    case 'file-rename':
     case 'exec':
       return printable(record.resource.path);
     case 'connect':

@@ -8,7 +8,7 @@ export const GENESIS_HASH = '0'.repeat(64);
 export const RECORD_KINDS = ['decision', 'dropped', 'start', 'stop'] as const;
 export type RecordKind = (typeof RECORD_KINDS)[number];
 
-export const OPERATIONS = ['file-open', 'file-link', 'exec', 'connect', 'bind', 'socket-create'] as const;
+export const OPERATIONS = ['file-open', 'file-link', 'file-rename', 'exec', 'connect', 'bind', 'socket-create'] as const;
 export type Operation = (typeof OPERATIONS)[number];
 
 export const DECISIONS = ['allow', 'deny'] as const;
@@ -60,13 +60,14 @@ export interface SocketResource {
 
 /**
  * The operation and its resource; `access` exists for the file operations
- * only. A file-link (a hard link made by the container) names the path that
- * decided, the existing file unless only the new name is protected, and the
- * access of that path that decided.
+ * only. A file-link (a hard link made by the container) or a file-rename
+ * names the path that decided, the existing file unless only the new name
+ * is protected, and the access of that path that decided.
  */
 export type OperationDetail =
   | { operation: 'file-open'; access: FileAccess; resource: PathResource }
   | { operation: 'file-link'; access: FileAccess; resource: PathResource }
+  | { operation: 'file-rename'; access: FileAccess; resource: PathResource }
   | { operation: 'exec'; resource: PathResource }
   | { operation: 'connect' | 'bind'; resource: NetworkResource }
   | { operation: 'socket-create'; resource: SocketResource };

@@ -110,6 +110,7 @@ function lifecycleSchema(kind: RecordKind, extra: Record<string, object>): objec
 export const RECORD_SCHEMAS: Readonly<Record<string, object>> = {
   'decision:file-open': decisionSchema(['file-open'], pathResource, true),
   'decision:file-link': decisionSchema(['file-link'], pathResource, true),
+  'decision:file-rename': decisionSchema(['file-rename'], pathResource, true),
   'decision:exec': decisionSchema(['exec'], pathResource, false),
   'decision:connect': decisionSchema(['connect'], networkResource, false),
   'decision:bind': decisionSchema(['bind'], networkResource, false),

@@ -228,13 +228,17 @@ static __always_inline int sabpf_check_path(const struct sabpf_config *cfg, stru
  * would open the file to every access the new name allows. So a link is
  * denied when opening the existing file for read or for write would be,
  * and when writing at the new name would be (a link into a protected tree
- * is a write there). Both names are on one mount (the kernel refuses links
- * across mounts before this hook). The event names the path that decided:
- * the existing file, unless only the new name is protected.
+ * is a write there). A rename is judged the same way, since it gives the
+ * file the new name, and the caller adds read at the new name when a file
+ * there could move to the old name (new_accesses). Both names are on one
+ * mount (the kernel refuses links and renames across mounts before these
+ * hooks). The event names the path that decided: the existing file, unless
+ * only the new name is protected.
  */
 static __always_inline int sabpf_check_link(const struct sabpf_config *cfg,
 					    struct dentry *old_dentry, struct dentry *new_dentry,
-					    struct vfsmount *mnt, const struct sabpf_path_check *c)
+					    struct vfsmount *mnt, const struct sabpf_path_check *c,
+					    __u32 new_accesses)
 {
 	struct sabpf_outcome o, at_new;
 	__u32 new_truncated, new_decides;
@@ -248,7 +252,7 @@ static __always_inline int sabpf_check_link(const struct sabpf_config *cfg,
 	sabpf_run_start(run);
 
 	/* The new name first, so that the stack holds the existing file afterwards. */
-	at_new = sabpf_decide_path(cfg, run, new_dentry, mnt, c, SABPF_WRITE);
+	at_new = sabpf_decide_path(cfg, run, new_dentry, mnt, c, new_accesses);
 	sabpf_mark_truncated(run, &at_new);
 	new_truncated = run->walk[SABPF_STACK_TARGET].truncated;
 

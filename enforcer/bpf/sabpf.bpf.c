@@ -9,6 +9,7 @@
  */
 #include "file.bpf.c"
 #include "link.bpf.c"
+#include "rename.bpf.c"
 #include "exec.bpf.c"
 #include "net.bpf.c"
 

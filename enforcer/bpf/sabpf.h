@@ -40,6 +40,7 @@ enum sabpf_hook {
 	SABPF_HOOK_SOCKET_CREATE = 1 << 4, /* raw and packet sockets */
 	SABPF_HOOK_FILE_LINK = 1 << 5,	    /* path_link: hard links, judged by the file rules */
 	SABPF_HOOK_SOCKET_SENDMSG = 1 << 6, /* addressed sends, judged by the connect rules */
+	SABPF_HOOK_FILE_RENAME = 1 << 7,    /* path_rename: moves, judged by the file rules */
 };
 
 /* Sections of a policy; each has its own posture. */

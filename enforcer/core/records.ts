@@ -17,6 +17,13 @@ const AF_INET6 = 10;
 const AF_PACKET = 17;
 const SOCK_RAW = 3;
 
+/** Record operation of each hook that a file decision comes from. */
+const FILE_OPERATIONS: Partial<Record<number, 'file-open' | 'file-link' | 'file-rename'>> = {
+  [Hook.fileOpen]: 'file-open',
+  [Hook.fileLink]: 'file-link',
+  [Hook.fileRename]: 'file-rename',
+};
+
 export interface Resolved {
   audit: DecisionEvent;
   record: DecisionRecord;
@@ -27,10 +34,11 @@ export interface Resolved {
 /** Rebuilds the operation the kernel decided on, for the reference decision. */
 export function operationOf(event: SabpfEvent): Operation | undefined {
   switch (event.hook) {
-    // A link is judged as an open of the path that decided, with the access
-    // that decided (a link is denied when either access to the file would be).
+    // A link or rename is judged as an open of the path that decided, with
+    // the access that decided (either is denied when an access to the file would be).
     case Hook.fileOpen:
     case Hook.fileLink:
+    case Hook.fileRename:
       return { kind: 'open', path: event.path, access: event.access === 1 ? 'write' : 'read', executable: event.exe };
     case Hook.exec:
       return { kind: 'exec', path: event.path, executable: event.exe };
@@ -93,7 +101,7 @@ export function resolveEvent(
   switch (operation.kind) {
     case 'open':
       detail = {
-        operation: event.hook === Hook.fileLink ? 'file-link' : 'file-open',
+        operation: FILE_OPERATIONS[event.hook] ?? 'file-open',
         access: operation.access,
         resource: { path: operation.path },
       };

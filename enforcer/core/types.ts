@@ -38,7 +38,7 @@ export interface DecisionRecord {
   uid: number;
   comm: string;
   executable: string;
-  operation: 'file-open' | 'file-link' | 'exec' | 'connect' | 'bind' | 'socket-create';
+  operation: 'file-open' | 'file-link' | 'file-rename' | 'exec' | 'connect' | 'bind' | 'socket-create';
   access?: 'read' | 'write';
   resource: Record<string, string | number>;
   decision: 'allow' | 'deny';

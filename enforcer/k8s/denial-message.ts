@@ -14,13 +14,15 @@ export function denialReason(record: DecisionRecord): string {
   return record.enforced ? REASON_DENIED : REASON_AUDIT_DENIED;
 }
 
-/** Returns the operation name as a person reads it: open, exec, connect, bind, socket. */
+/** Returns the operation name as a person reads it: open, link, rename, exec, connect, bind, socket. */
 export function operationName(record: DecisionRecord): string {
   switch (record.operation) {
     case 'file-open':
       return 'open';
     case 'file-link':
       return 'link';
+    case 'file-rename':
+      return 'rename';
     case 'socket-create':
       return 'socket';
     default:
@@ -52,7 +54,7 @@ export function operationText(record: DecisionRecord): string {
 /** `rule spec.file.rules[0]`, or `file posture` when no rule matched. */
 function decidedBy(record: DecisionRecord): string {
   let section = 'network';
-  if (record.operation === 'file-open' || record.operation === 'file-link') section = 'file';
+  if (record.operation === 'file-open' || record.operation === 'file-link' || record.operation === 'file-rename') section = 'file';
   if (record.operation === 'exec') section = 'exec';
   if (record.reason === 'posture') return `${section} posture`;
   if (record.reason === 'path-truncated') return `${section} posture (the path was too long to match a rule)`;

@@ -43,6 +43,7 @@ export const HOOK_PROGRAMS: Record<HookName, string> = {
   socketBind: 'sabpf_socket_bind',
   socketCreate: 'sabpf_socket_create',
   fileLink: 'sabpf_path_link',
+  fileRename: 'sabpf_path_rename',
   socketSendmsg: 'sabpf_socket_sendmsg',
 };
 export const ALL_HOOKS = Object.keys(HOOK_PROGRAMS) as HookName[];

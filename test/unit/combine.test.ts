@@ -134,9 +134,9 @@ describe('compileContainer', () => {
   });
 
   describe('when only file rules exist', () => {
-    it('needs only the file_open and path_link hooks', () => {
+    it('needs only the file hooks', () => {
       const program = compileContainer(policiesFrom(denyShadow), webContainer);
-      assert.deepEqual(program?.hooks, ['fileOpen', 'fileLink']);
+      assert.deepEqual(program?.hooks, ['fileOpen', 'fileLink', 'fileRename']);
     });
   });
 

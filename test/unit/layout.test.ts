@@ -47,7 +47,7 @@ int main(void) {
   printf("hook fileOpen %d\\n", SABPF_HOOK_FILE_OPEN); printf("hook exec %d\\n", SABPF_HOOK_EXEC);
   printf("hook socketConnect %d\\n", SABPF_HOOK_SOCKET_CONNECT); printf("hook socketBind %d\\n", SABPF_HOOK_SOCKET_BIND);
   printf("hook socketCreate %d\\n", SABPF_HOOK_SOCKET_CREATE); printf("hook fileLink %d\\n", SABPF_HOOK_FILE_LINK);
-  printf("hook socketSendmsg %d\\n", SABPF_HOOK_SOCKET_SENDMSG);
+  printf("hook socketSendmsg %d\\n", SABPF_HOOK_SOCKET_SENDMSG); printf("hook fileRename %d\\n", SABPF_HOOK_FILE_RENAME);
   return 0;
 }
 `;

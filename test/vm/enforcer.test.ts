@@ -99,6 +99,15 @@ for (const kernel of kernels)
       it('reads through an outside-made link', () => allowed('web_read_host_hardlink'));
     });
 
+    describe('path_rename', () => {
+      it('denies moving a protected file out', () => denied('web_rename'));
+      it('leaves nothing at the new name', () => {
+        const p = probe('web_rename_read');
+        assert.notEqual(p.rc, 0, p.out);
+        assert.match(p.out, /No such file/u);
+      });
+    });
+
     describe('bprm_check_security', () => {
       it('denies the binary', () => denied('web_exec_tool'));
       it('denies a symlink to the binary', () => denied('web_exec_link'));
@@ -185,6 +194,13 @@ for (const kernel of kernels)
         assert.equal(record.policy, 'shop/web-lockdown');
         assert.equal(record.rule, 'spec.file.rules[0]');
         assert.match(String(record.executable), /busybox$/u);
+      });
+      it('records a file-rename denial with its rule', () => {
+        const found = records({ pod: 'web-1', operation: 'file-rename', decision: 'deny', enforced: true });
+        const record = found.find((r) => (r.resource as { path?: string }).path === '/srv/secret/key');
+        assert.ok(record, `no file-rename record for /srv/secret/key among ${found.length}`);
+        assert.equal(record.access, 'read');
+        assert.equal(record.rule, 'spec.file.rules[0]');
       });
       it('records an exec denial with the resolved binary', () => {
         const found = records({ pod: 'web-1', operation: 'exec', decision: 'deny' });

@@ -263,9 +263,35 @@ describe('BPF LSM hooks and the native addon in a VM', function () {
     it('fails closed in an attached cgroup without config', () => denied('main', 'link.c4.noConfig'));
     // Known limits: links made outside the cgroup, and renames, are not checked.
     it('reads through an outside-made hard link', () => succeeded('main', 'file.c1.hardlinkOutside'));
-    it('lets a rename escape a protected tree', () => {
-      succeeded('main', 'rename.c1.outOfSecretdir');
-      succeeded('main', 'rename.c1.readMoved');
+  });
+
+  describe('path_rename (moves made inside the cgroup)', () => {
+    it('denies moving a read-protected file out', () => denied('main', 'rename.c1.outOfSecretdir'));
+    it('records the old name that decided', () =>
+      event('main', 'rename.c1.outOfSecretdir', {
+        hook: Hook.fileRename,
+        access: Access.read,
+        decision: DENY,
+        flags: enforced,
+        path: `${SAFE_DIR}/secretdir/moved.txt`,
+      }));
+    it('leaves nothing to read at the new name', () => {
+      const p = probe('main', 'rename.c1.readMoved');
+      assert.match(`${p.out} ${p.err}`, /No such file or directory/u, `${p.out} ${p.err}`);
+    });
+    it('denies moving the protected directory itself', () => denied('main', 'rename.c1.secretdirItself'));
+    it('denies moving a file out of a write-protected tree', () => denied('main', 'rename.c1.outOfRo'));
+    it('denies moving a file into a write-protected tree', () => denied('main', 'rename.c1.intoRo'));
+    it('records the new name when only it decided', () =>
+      event('main', 'rename.c1.intoRo', { hook: Hook.fileRename, access: Access.write, decision: DENY, path: `${SAFE_DIR}/ro/one` }));
+    it('denies replacing a read-protected file', () => denied('main', 'rename.c1.overSecret'));
+    it('allows a rename no rule covers', () => {
+      succeeded('main', 'rename.c1.plain');
+      succeeded('main', 'rename.c1.plainReadBack');
+    });
+    it('only records the move in audit mode', () => {
+      succeeded('main', 'rename.c2.outOfSecretdir');
+      event('main', 'rename.c2.outOfSecretdir', { hook: Hook.fileRename, decision: DENY, flags: 0 });
     });
   });
 
@@ -416,6 +442,7 @@ describe('BPF LSM hooks and the native addon in a VM', function () {
         'socketBind',
         'socketCreate',
         'fileLink',
+        'fileRename',
         'socketSendmsg',
       ]));
     it('denies through the adopted programs', () => denied('adopt', 'adopted.c1.secret'));
@@ -440,6 +467,10 @@ describe('BPF LSM hooks and the native addon in a VM', function () {
     it('denies linking a protected file there', () => denied('global', 'global.g1.link'));
     it('records the global-mode link denial', () =>
       event('global', 'global.g1.link', { hook: Hook.fileLink, decision: DENY, flags: enforced, path: `${SAFE_DIR}/secret.txt` }));
+    it('denies moving a protected file there', () => {
+      denied('global', 'global.g1.rename');
+      event('global', 'global.g1.rename', { hook: Hook.fileRename, decision: DENY, path: `${SAFE_DIR}/secretdir/moved.txt` });
+    });
     it('lets an unconfined task link it', () => succeeded('global', 'global.outside.link'));
     it('allows an unconfined task to read the protected file', () => succeeded('global', 'global.outside.secret'));
     it('records nothing for the unconfined task', () => noEvent('global', 'global.outside.secret'));
@@ -536,6 +567,11 @@ describe('BPF LSM hooks and the native addon in a VM', function () {
         denied(L, 'legacy.l1.link');
         event(L, 'legacy.l1.link', { hook: Hook.fileLink, decision: DENY, flags: enforced, path: `${SAFE_DIR}/secret.txt` });
         succeeded(L, 'legacy.outside.link');
+      });
+
+      it('denies moving a protected file', () => {
+        denied(L, 'legacy.l1.rename');
+        event(L, 'legacy.l1.rename', { hook: Hook.fileRename, decision: DENY, path: `${SAFE_DIR}/secretdir/moved.txt` });
       });
 
       it('allows a binary without rules', () => succeeded(L, 'legacy.l1.execAllowed'));

@@ -49,7 +49,7 @@ describe('Enforcer', () => {
       const updateAt = kernel.calls.findIndex((c) => c.startsWith('update sabpf_nodes'));
       assert.ok(updateAt >= 0 && updateAt < configAt, kernel.calls.join('\n'));
       assert.ok(configAt < attachAt, kernel.calls.join('\n'));
-      assert.equal(kernel.calls[attachAt], `attach ${webId} fileOpen,fileLink`);
+      assert.equal(kernel.calls[attachAt], `attach ${webId} fileOpen,fileLink,fileRename`);
       assert.ok(enforcer.programOf(web.cgroupPath));
     });
   });

@@ -135,6 +135,10 @@ probe host_hardlink - ln /srv/secret/key /srv/data/alias
 probe web_read_host_hardlink web cat /srv/data/alias
 rm -f /srv/data/alias
 
+# Renames: moving the secret out would give it a name no rule protects.
+probe web_rename web mv /srv/secret/key /srv/data/moved
+probe web_rename_read web cat /srv/data/moved
+
 # Exec: the binary, a symlink to it, a script whose interpreter it is.
 probe web_exec_tool web /srv/bin/true
 probe web_exec_link web /srv/bin/link

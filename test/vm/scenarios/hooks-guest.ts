@@ -106,8 +106,8 @@ const edgeLong = `${t}/${'n'.repeat(32)}`;
 const deepDir = `${t}/deep/${Array.from({ length: 60 }, () => deepName).join('/')}`;
 
 function setupFiles(): void {
-  sh(`mkdir -p ${t}/ro ${t}/kids/sub ${t}/bin ${t}/secretdir ${t}/links ${deepDir}
-      for f in secret.txt plain.txt audited.txt fs.txt ro/file kids/a kids/sub/b secretdir/s.txt secretdir/moved.txt; do echo data > ${t}/$f; done
+  sh(`mkdir -p ${t}/ro ${t}/kids/sub ${t}/bin ${t}/secretdir ${t}/links ${t}/mv ${deepDir}
+      for f in secret.txt plain.txt audited.txt fs.txt ro/file ro/moved kids/a kids/sub/b secretdir/s.txt secretdir/moved.txt mv/one mv/two mv/three; do echo data > ${t}/$f; done
       mkdir -p ${longDir} && echo data > ${longDir}/secret.txt && echo data > ${longDir}/plain.txt
       for d in ${edgeShort} ${edgeLong}; do mkdir -p $d && echo data > $d/secret.txt && echo data > $d/plain.txt; done
       echo deep > ${deepDir}/file; echo deep > ${deepDir}/other
@@ -261,10 +261,17 @@ async function phaseMain(): Promise<Record<string, unknown>> {
   probe('link.c2.secret', 'c2', 'link', `${t}/secret.txt`, `${t}/links/secret-audit`);
   probe('link.c4.noConfig', 'c4', 'link', `${t}/plain.txt`, `${t}/links/plain-c4`);
 
-  // Renames are not hooked: moving a file out of a read-protected tree gives
-  // it an unprotected name (the known limit these probes document).
+  // Renames, judged as links: the old name for read and write, the new name
+  // for write, and for read too when a file already has the new name.
   probe('rename.c1.outOfSecretdir', 'c1', 'rename', `${t}/secretdir/moved.txt`, `${t}/links/moved.txt`);
   probe('rename.c1.readMoved', 'c1', 'open', `${t}/links/moved.txt`, 'r');
+  probe('rename.c1.secretdirItself', 'c1', 'rename', `${t}/secretdir`, `${t}/links/secretdir`);
+  probe('rename.c1.outOfRo', 'c1', 'rename', `${t}/ro/moved`, `${t}/mv/from-ro`);
+  probe('rename.c1.intoRo', 'c1', 'rename', `${t}/mv/one`, `${t}/ro/one`);
+  probe('rename.c1.overSecret', 'c1', 'rename', `${t}/mv/two`, `${t}/secret.txt`);
+  probe('rename.c1.plain', 'c1', 'rename', `${t}/mv/three`, `${t}/mv/four`);
+  probe('rename.c1.plainReadBack', 'c1', 'open', `${t}/mv/four`, 'r');
+  probe('rename.c2.outOfSecretdir', 'c2', 'rename', `${t}/secretdir/s.txt`, `${t}/links/s-audit.txt`);
 
   // Exec.
   probe('exec.c1.allowed', 'c1', 'exec', '/bin/true');
@@ -399,6 +406,7 @@ async function phaseGlobal(): Promise<Record<string, unknown>> {
   probe('global.g1.connectAnyDenied', 'g1', 'connect', '0.0.0.0', '9999', 'tcp');
   probe('global.g1.raw4', 'g1', 'raw4');
   probe('global.g1.link', 'g1', 'link', `${t}/secret.txt`, `${t}/links/secret-global`);
+  probe('global.g1.rename', 'g1', 'rename', `${t}/secretdir/moved.txt`, `${t}/links/moved-global`);
   probe('global.outside.link', undefined, 'link', `${t}/secret.txt`, `${t}/links/secret-global-outside`);
   probe('global.outside.secret', undefined, 'open', `${t}/secret.txt`, 'r');
   probe('global.outside.execDenied', undefined, 'exec', `${t}/bin/denied`, '--help');
@@ -474,6 +482,7 @@ async function phaseLegacy(mode: 'auto' | 'legacy'): Promise<Record<string, unkn
 
   probe('legacy.l1.link', 'l1', 'link', `${t}/secret.txt`, `${t}/links/secret-legacy`);
   probe('legacy.outside.link', undefined, 'link', `${t}/secret.txt`, `${t}/links/secret-legacy-outside`);
+  probe('legacy.l1.rename', 'l1', 'rename', `${t}/secretdir/moved.txt`, `${t}/links/moved-legacy`);
 
   probe('legacy.l1.execAllowed', 'l1', 'exec', '/bin/true');
   probe('legacy.l1.execDenied', 'l1', 'exec', `${t}/bin/denied`);
