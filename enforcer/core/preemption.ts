@@ -42,17 +42,25 @@ function asModel(word: string | undefined): PreemptModel | undefined {
   return word !== undefined && MODELS.has(word) ? (word as PreemptModel) : undefined;
 }
 
-/** Returns the active model from debugfs text such as "none (voluntary) full lazy": the word in parentheses. */
-export function parseDebugfsPreempt(text: string): PreemptModel | undefined {
-  return asModel(/\((\w+)\)/u.exec(text)?.[1]);
+/**
+ * Returns the active model from debugfs text such as "none (voluntary) full
+ * lazy": the word in parentheses. Returns 'unknown' for a word that names no
+ * model listed here, so that a new model is refused rather than guessed.
+ */
+export function parseDebugfsPreempt(text: string): PreemptModel | 'unknown' {
+  return asModel(/\(([^)]*)\)/u.exec(text)?.[1]) ?? 'unknown';
 }
 
-/** Returns the model of the last preempt= on the command line, which wins in the kernel's parser too. */
+/**
+ * Returns the model the kernel takes from its command line: the last valid
+ * preempt=, since the kernel ignores an invalid one and keeps the one
+ * before. Quotes are dropped, as the kernel's parser drops them.
+ */
 export function parseCmdlinePreempt(cmdline: string): PreemptModel | undefined {
   let model: PreemptModel | undefined;
-  for (const word of cmdline.trim().split(/\s+/u)) {
+  for (const word of cmdline.replace(/"/gu, '').trim().split(/\s+/u)) {
     if (word === '--') break; // the rest goes to init
-    if (word.startsWith('preempt=')) model = asModel(word.slice('preempt='.length));
+    if (word.startsWith('preempt=')) model = asModel(word.slice('preempt='.length)) ?? model;
   }
   return model;
 }
@@ -69,10 +77,13 @@ export function parseConfigPreempt(config: string): PreemptModel | undefined {
 }
 
 /**
- * Reads the active model. `uname -v` names the build (PREEMPT_RT,
- * PREEMPT_DYNAMIC, PREEMPT, or nothing for none and voluntary). A dynamic
- * build picks its model at boot: debugfs shows it, else the command line's
- * preempt=, else the config's default.
+ * Reads the active model. debugfs shows it on a PREEMPT_DYNAMIC build.
+ * Without debugfs, a dynamic build (PREEMPT_DYNAMIC in `uname -v`, as on
+ * 6.1, or CONFIG_PREEMPT_DYNAMIC in the config) takes preempt= from the
+ * command line, else the config's default. Other builds are named by
+ * `uname -v`: PREEMPT_RT, PREEMPT, or nothing for none and voluntary.
+ * NOTE: older dynamic builds may print PREEMPT, so without debugfs or a
+ * config they are taken for full preemption and rejected.
  */
 export function readPreemptModel(
   unameVersion: string,
@@ -80,27 +91,30 @@ export function readPreemptModel(
   paths: PreemptionPaths,
 ): PreemptionReading {
   if (/\bPREEMPT_RT\b/u.test(unameVersion)) return { model: 'rt', source: 'uname -v' };
-  if (!/\bPREEMPT_DYNAMIC\b/u.test(unameVersion)) {
-    // PREEMPT_LAZY builds that are not dynamic say PREEMPT_LAZY.
-    if (/\bPREEMPT_LAZY\b/u.test(unameVersion)) return { model: 'lazy', source: 'uname -v' };
-    if (/\bPREEMPT\b/u.test(unameVersion)) return { model: 'full', source: 'uname -v' };
-    return { model: 'voluntary', source: 'uname -v, which names no preemption: none or voluntary' };
-  }
 
   const debugfs = read(paths.debugfs);
-  const fromDebugfs = debugfs === undefined ? undefined : parseDebugfsPreempt(debugfs);
-  if (fromDebugfs) return { model: fromDebugfs, source: paths.debugfs };
-
-  const cmdline = read(paths.cmdline);
-  const fromCmdline = cmdline === undefined ? undefined : parseCmdlinePreempt(cmdline);
-  if (fromCmdline) return { model: fromCmdline, source: `preempt= in ${paths.cmdline}` };
-
-  for (const path of paths.configs) {
-    const config = read(path);
-    const fromConfig = config === undefined ? undefined : parseConfigPreempt(config);
-    if (fromConfig) return { model: fromConfig, source: `the default in ${path}` };
+  if (debugfs !== undefined) {
+    const active = parseDebugfsPreempt(debugfs);
+    if (active === 'unknown') return { model: undefined, source: `${paths.debugfs} names no known model: ${debugfs.trim()}` };
+    return { model: active, source: paths.debugfs };
   }
-  return { model: undefined, source: '' };
+
+  const configs = paths.configs.map((path) => ({ path, text: read(path) }));
+  const config = configs.find((c) => c.text !== undefined && parseConfigPreempt(c.text) !== undefined);
+  const dynamic = /\bPREEMPT_DYNAMIC\b/u.test(unameVersion) || /^CONFIG_PREEMPT_DYNAMIC=y$/mu.test(config?.text ?? '');
+  if (dynamic) {
+    const cmdline = read(paths.cmdline);
+    const fromCmdline = cmdline === undefined ? undefined : parseCmdlinePreempt(cmdline);
+    if (fromCmdline) return { model: fromCmdline, source: `preempt= in ${paths.cmdline}` };
+    const fromConfig = config?.text === undefined ? undefined : parseConfigPreempt(config.text);
+    if (config && fromConfig) return { model: fromConfig, source: `the default in ${config.path}` };
+    return { model: undefined, source: '' };
+  }
+
+  // PREEMPT_LAZY builds that are not dynamic say PREEMPT_LAZY.
+  if (/\bPREEMPT_LAZY\b/u.test(unameVersion)) return { model: 'lazy', source: 'uname -v' };
+  if (/\bPREEMPT\b/u.test(unameVersion)) return { model: 'full', source: 'uname -v' };
+  return { model: 'voluntary', source: 'uname -v, which names no preemption: none or voluntary' };
 }
 
 /** Reads a file as text, gunzipping a .gz; undefined when it cannot be read. */
@@ -115,6 +129,9 @@ export function readKernelText(path: string, readFile: (path: string) => Buffer)
 
 /** Returns the preflight problem for a reading, or undefined when the model is safe. */
 export function preemptionProblem(reading: PreemptionReading, paths: PreemptionPaths): string | undefined {
+  if (reading.model === undefined && reading.source !== '') {
+    return `cannot tell the kernel's preemption model: ${reading.source}; sabpf runs only under none or voluntary preemption`;
+  }
   if (reading.model === undefined) {
     return (
       `cannot tell the kernel's preemption model (a PREEMPT_DYNAMIC kernel, and none of ${paths.debugfs}, ` +

@@ -28,13 +28,17 @@ describe('preemption model', () => {
   it('reads the bracketed debugfs model', () => {
     assert.equal(parseDebugfsPreempt('none (voluntary) full\n'), 'voluntary');
     assert.equal(parseDebugfsPreempt('none voluntary (full) lazy\n'), 'full');
-    assert.equal(parseDebugfsPreempt('none voluntary full\n'), undefined);
+    assert.equal(parseDebugfsPreempt('none voluntary full\n'), 'unknown');
+    assert.equal(parseDebugfsPreempt('none voluntary full (laziest)\n'), 'unknown');
   });
 
   it('takes the last command-line preempt=', () => {
     assert.equal(parseCmdlinePreempt('ro preempt=full quiet preempt=none'), 'none');
     assert.equal(parseCmdlinePreempt('ro quiet -- preempt=full'), undefined);
     assert.equal(parseCmdlinePreempt('ro preempt=bogus'), undefined);
+    assert.equal(parseCmdlinePreempt('ro preempt=full preempt=bogus'), 'full');
+    assert.equal(parseCmdlinePreempt('ro preempt="full"'), 'full');
+    assert.equal(parseCmdlinePreempt('ro "preempt=full" quiet'), 'full');
   });
 
   it('reads the kernel config default', () => {
@@ -93,5 +97,19 @@ describe('preemption model', () => {
       );
     }
     assert.match(preemptionProblem({ model: undefined, source: '' }, PATHS) ?? '', /cannot tell.*mount debugfs/u);
+  });
+
+  it('rejects a debugfs model it does not know', () => {
+    const reading = readPreemptModel(DYNAMIC, files({ [PATHS.debugfs]: 'none voluntary (laziest)\n' }), PATHS);
+    assert.equal(reading.model, undefined);
+    assert.match(preemptionProblem(reading, PATHS) ?? '', /cannot tell .*names no known model: none voluntary \(laziest\)/u);
+  });
+
+  it('reads old dynamic builds through their config', () => {
+    const oldDynamic = '#1 SMP PREEMPT Debian 5.15.0';
+    const config = { '/boot/config-6.1.0-57-amd64': 'CONFIG_PREEMPT_VOLUNTARY=y\nCONFIG_PREEMPT_DYNAMIC=y\n' };
+    assert.equal(readPreemptModel(oldDynamic, files(config), PATHS).model, 'voluntary');
+    assert.equal(readPreemptModel(oldDynamic, files({ ...config, [PATHS.cmdline]: 'preempt=full' }), PATHS).model, 'full');
+    assert.equal(readPreemptModel(oldDynamic, files({}), PATHS).model, 'full');
   });
 });
