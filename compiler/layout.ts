@@ -53,7 +53,15 @@ export const Counter = {
   fileCacheHits: 7,
 } as const;
 export const COUNTERS = 8;
-export const EventFlag = { enforced: 1 << 0, audit: 1 << 1, posture: 1 << 2, truncated: 1 << 3, v6only: 1 << 4 } as const;
+export const EventFlag = {
+  enforced: 1 << 0,
+  audit: 1 << 1,
+  posture: 1 << 2,
+  truncated: 1 << 3,
+  v6only: 1 << 4,
+  /** A directory move, denied for the rules below the directory. */
+  rulesBelow: 1 << 5,
+} as const;
 
 /** struct sabpf_verdict: policy masks. */
 export interface Verdict {

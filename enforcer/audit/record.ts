@@ -24,7 +24,7 @@ export type Protocol = 'tcp' | 'udp';
  * section's posture applied, or the path was longer than the BPF program can
  * walk and the posture applied to the truncated path.
  */
-export type DecisionReason = 'rule' | 'posture' | 'path-truncated';
+export type DecisionReason = 'rule' | 'posture' | 'path-truncated' | 'rules-below';
 
 /**
  * Place where events were lost: in the kernel, which could not deliver them

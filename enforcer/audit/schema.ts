@@ -4,7 +4,7 @@
 
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 
-import type { Operation, RecordKind } from './record.js';
+import { OPERATIONS, type Operation, type RecordKind } from './record.js';
 
 const hashSchema = { type: 'string', pattern: '^[0-9a-f]{64}$' };
 const textSchema = { type: 'string', maxLength: 4096 };
@@ -66,7 +66,7 @@ const decisionContextProperties = {
   rule: { type: 'string', minLength: 1, maxLength: 512 },
   severity: { enum: ['low', 'medium', 'high', 'critical'] },
   message: { type: 'string', maxLength: 1024 },
-  reason: { enum: ['rule', 'posture', 'path-truncated'] },
+  reason: { enum: ['rule', 'posture', 'path-truncated', 'rules-below'] },
 };
 
 // A blocked operation is always a deny from a policy in enforce mode.
@@ -163,7 +163,7 @@ export function validateRecord(record: Record<string, unknown>): string[] {
   return (validate.errors ?? []).map(describeError);
 }
 
-const OPERATION_LIST = 'file-open, file-link, exec, connect, bind, socket-create';
+const OPERATION_LIST = OPERATIONS.join(', ');
 
 function describeError(error: ErrorObject): string {
   const where = error.instancePath === '' ? 'record' : error.instancePath.slice(1).replaceAll('/', '.');

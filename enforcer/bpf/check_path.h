@@ -223,6 +223,35 @@ static __always_inline int sabpf_check_path(const struct sabpf_config *cfg, stru
 }
 
 /*
+ * Judges moving a directory whose path has a trie node, so rules at or
+ * below it: a rule below would follow the directory to its new name. The
+ * trie does not say whose rules lie below, so the move is denied for the
+ * config's enforcing policies, or recorded for its first policy when none
+ * enforces.
+ */
+static __always_inline struct sabpf_outcome sabpf_rules_below(const struct sabpf_config *cfg)
+{
+	struct sabpf_outcome o = {.access = SABPF_ACCESS_WRITE, .flags = SABPF_EVENT_RULES_BELOW};
+
+	if (cfg->enforce) {
+		o.kind = SABPF_OUTCOME_ENFORCED;
+		o.flags |= SABPF_EVENT_ENFORCED;
+		o.policy = sabpf_lowest_bit(cfg->enforce);
+	} else {
+		o.kind = SABPF_OUTCOME_DENY;
+	}
+	return o;
+}
+
+/* True for a dentry of a directory. */
+static __always_inline int sabpf_is_dir(struct dentry *dentry)
+{
+	struct inode *inode = dentry->d_inode;
+
+	return inode && (inode->i_mode & S_IFMT) == S_IFDIR;
+}
+
+/*
  * A hard link gives the existing file a second name, which the path rules
  * would judge on its own: linking a protected file into an open directory
  * would open the file to every access the new name allows. So a link is
@@ -230,7 +259,8 @@ static __always_inline int sabpf_check_path(const struct sabpf_config *cfg, stru
  * and when writing at the new name would be (a link into a protected tree
  * is a write there). A rename is judged the same way, since it gives the
  * file the new name, and the caller adds read at the new name when a file
- * there could move to the old name (new_accesses). Both names are on one
+ * there could move to the old name (new_accesses). A moved directory
+ * (moves_tree) is also denied when rules lie below it. Both names are on one
  * mount (the kernel refuses links and renames across mounts before these
  * hooks). The event names the path that decided: the existing file, unless
  * only the new name is protected.
@@ -238,7 +268,7 @@ static __always_inline int sabpf_check_path(const struct sabpf_config *cfg, stru
 static __always_inline int sabpf_check_link(const struct sabpf_config *cfg,
 					    struct dentry *old_dentry, struct dentry *new_dentry,
 					    struct vfsmount *mnt, const struct sabpf_path_check *c,
-					    __u32 new_accesses)
+					    __u32 new_accesses, __u32 moves_tree)
 {
 	struct sabpf_outcome o, at_new;
 	__u32 new_truncated, new_decides;
@@ -258,6 +288,8 @@ static __always_inline int sabpf_check_link(const struct sabpf_config *cfg,
 
 	o = sabpf_decide_path(cfg, run, old_dentry, mnt, c, SABPF_READ | SABPF_WRITE);
 	sabpf_mark_truncated(run, &o);
+	if (moves_tree && run->match[SABPF_MATCH_TARGET].exact && sabpf_is_dir(old_dentry))
+		o = sabpf_stronger(o, sabpf_rules_below(cfg));
 
 	/* The existing file decides unless the new name is strictly stronger. */
 	new_decides = at_new.kind > o.kind ||

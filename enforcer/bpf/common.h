@@ -53,6 +53,8 @@ enum sabpf_variant {
 /* UAPI macros that vmlinux.h does not carry (it only has types and enums). */
 #define FMODE_READ 0x1
 #define FMODE_WRITE 0x2
+#define S_IFMT 00170000
+#define S_IFDIR 0040000
 #define AF_INET 2
 #define AF_INET6 10
 #define AF_PACKET 17

@@ -13,9 +13,9 @@
  * a file the container may write but not read, which a plain rename over
  * it would otherwise allow.
  *
- * A directory is judged by its own path. A subtree rule on the directory
- * (scope subtree) protects it, but a rule on one file inside it does not:
- * moving the directory renames that file without this hook seeing it.
+ * A directory carries every path below it, which this hook does not walk.
+ * So a directory with rules at or below it (a trie node at its path) is
+ * not moved at all (sabpf_rules_below).
  * Included by sabpf.bpf.c, not an object of its own.
  */
 #include "check_path.h"
@@ -47,5 +47,5 @@ int BPF_PROG(sabpf_path_rename, const struct path *old_dir, struct dentry *old_d
 
 	/* Both names against the container's file trie. */
 	c.root = cfg->file_root;
-	return sabpf_check_link(cfg, old_dentry, new_dentry, new_dir->mnt, &c, new_accesses);
+	return sabpf_check_link(cfg, old_dentry, new_dentry, new_dir->mnt, &c, new_accesses, 1);
 }

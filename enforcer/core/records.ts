@@ -8,7 +8,7 @@ import { decide, type Operation } from '../../compiler/decide.js';
 import { EventFlag, Hook } from '../../compiler/layout.js';
 import { formatAddress } from '../../compiler/net.js';
 import type { Policy } from '../../compiler/types.js';
-import type { DecisionEvent } from '../audit/index.js';
+import type { DecisionEvent, DecisionReason } from '../audit/index.js';
 import type { SabpfEvent } from '../kernel/index.js';
 import type { DecisionRecord, NodeContainer } from './types.js';
 
@@ -71,11 +71,17 @@ export function resolveEvent(
   if (!operation || !ref) return undefined;
 
   const truncated = (event.flags & EventFlag.truncated) !== 0;
+  const rulesBelow = (event.flags & EventFlag.rulesBelow) !== 0;
   const replayed = decide(selected, operation);
-  const mismatch = !truncated && replayed.policy !== ref.policy;
+  // A move denied for the rules below a directory has no rule of its own to replay.
+  const mismatch = !truncated && !rulesBelow && replayed.policy !== ref.policy;
   let rule = 'posture';
-  if (!truncated && (event.flags & EventFlag.posture) === 0) rule = mismatch ? 'unknown' : (replayed.rule ?? 'unknown');
-  const reason = truncated ? 'path-truncated' : (event.flags & EventFlag.posture) !== 0 ? 'posture' : 'rule';
+  if (rulesBelow) rule = 'rules-below';
+  else if (!truncated && (event.flags & EventFlag.posture) === 0) rule = mismatch ? 'unknown' : (replayed.rule ?? 'unknown');
+  let reason: DecisionReason = 'rule';
+  if (rulesBelow) reason = 'rules-below';
+  else if (truncated) reason = 'path-truncated';
+  else if ((event.flags & EventFlag.posture) !== 0) reason = 'posture';
 
   const context = {
     namespace: container.namespace,
@@ -94,7 +100,7 @@ export function resolveEvent(
     rule,
     severity: ref.severity,
     message: ref.message ?? '',
-    reason: reason as 'rule' | 'posture' | 'path-truncated',
+    reason,
   };
 
   let detail: Pick<DecisionEvent, 'operation' | 'resource'> & { access?: 'read' | 'write' };

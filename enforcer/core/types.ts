@@ -48,7 +48,7 @@ export interface DecisionRecord {
   rule: string;
   severity: string;
   message?: string;
-  reason: 'rule' | 'posture' | 'path-truncated';
+  reason: 'rule' | 'posture' | 'path-truncated' | 'rules-below';
 }
 
 /** State changes the sources feed in. Every call is serialized by the enforcer. */

@@ -58,6 +58,7 @@ function decidedBy(record: DecisionRecord): string {
   if (record.operation === 'exec') section = 'exec';
   if (record.reason === 'posture') return `${section} posture`;
   if (record.reason === 'path-truncated') return `${section} posture (the path was too long to match a rule)`;
+  if (record.reason === 'rules-below') return `${section} rules below the moved directory`;
   return `rule ${record.rule}`;
 }
 

@@ -106,6 +106,7 @@ for (const kernel of kernels)
         assert.notEqual(p.rc, 0, p.out);
         assert.match(p.out, /No such file/u);
       });
+      it('denies moving a directory above a rule', () => denied('web_rename_parent'));
     });
 
     describe('bprm_check_security', () => {
@@ -201,6 +202,13 @@ for (const kernel of kernels)
         assert.ok(record, `no file-rename record for /srv/secret/key among ${found.length}`);
         assert.equal(record.access, 'read');
         assert.equal(record.rule, 'spec.file.rules[0]');
+      });
+      it('records a directory move denied for the rules below', () => {
+        const found = records({ pod: 'web-1', operation: 'file-rename', reason: 'rules-below', enforced: true });
+        const record = found.find((r) => (r.resource as { path?: string }).path === '/srv');
+        assert.ok(record, `no rules-below record for /srv among ${found.length}`);
+        assert.equal(record.access, 'write');
+        assert.equal(record.rule, 'rules-below');
       });
       it('records an exec denial with the resolved binary', () => {
         const found = records({ pod: 'web-1', operation: 'exec', decision: 'deny' });

@@ -293,6 +293,20 @@ describe('BPF LSM hooks and the native addon in a VM', function () {
       succeeded('main', 'rename.c2.outOfSecretdir');
       event('main', 'rename.c2.outOfSecretdir', { hook: Hook.fileRename, decision: DENY, flags: 0 });
     });
+    it('denies moving a directory with rules below', () => denied('main', 'rename.c1.parentOfRule'));
+    it('records the rules below as the reason', () =>
+      event('main', 'rename.c1.parentOfRule', {
+        hook: Hook.fileRename,
+        access: Access.write,
+        decision: DENY,
+        flags: enforced | EventFlag.rulesBelow,
+        path: `${SAFE_DIR}/nest`,
+      }));
+    it('allows moving a directory without rules below', () => succeeded('main', 'rename.c1.dirWithoutRules'));
+    it('only records that move in audit mode', () => {
+      succeeded('main', 'rename.c2.parentOfRule');
+      event('main', 'rename.c2.parentOfRule', { hook: Hook.fileRename, decision: DENY, flags: EventFlag.rulesBelow });
+    });
   });
 
   describe('audit mode (policy not enforcing)', () => {

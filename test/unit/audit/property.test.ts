@@ -54,7 +54,7 @@ const decisionEvent: fc.Arbitrary<DecisionEvent> = fc
     rule: fc.constantFrom('posture', 'spec.file.rules[0]', 'spec.network.rules[12]'),
     severity: fc.constantFrom('low' as const, 'medium' as const, 'high' as const, 'critical' as const),
     message: text(40),
-    reason: fc.constantFrom('rule' as const, 'posture' as const, 'path-truncated' as const),
+    reason: fc.constantFrom('rule' as const, 'posture' as const, 'path-truncated' as const, 'rules-below' as const),
     detail: operationDetail,
   })
   .map(({ detail, ...context }) => ({

@@ -138,6 +138,7 @@ rm -f /srv/data/alias
 # Renames: moving the secret out would give it a name no rule protects.
 probe web_rename web mv /srv/secret/key /srv/data/moved
 probe web_rename_read web cat /srv/data/moved
+probe web_rename_parent web mv /srv /srv-moved
 
 # Exec: the binary, a symlink to it, a script whose interpreter it is.
 probe web_exec_tool web /srv/bin/true

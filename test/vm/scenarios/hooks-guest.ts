@@ -106,8 +106,8 @@ const edgeLong = `${t}/${'n'.repeat(32)}`;
 const deepDir = `${t}/deep/${Array.from({ length: 60 }, () => deepName).join('/')}`;
 
 function setupFiles(): void {
-  sh(`mkdir -p ${t}/ro ${t}/kids/sub ${t}/bin ${t}/secretdir ${t}/links ${t}/mv ${deepDir}
-      for f in secret.txt plain.txt audited.txt fs.txt ro/file ro/moved kids/a kids/sub/b secretdir/s.txt secretdir/moved.txt mv/one mv/two mv/three; do echo data > ${t}/$f; done
+  sh(`mkdir -p ${t}/ro ${t}/kids/sub ${t}/bin ${t}/secretdir ${t}/links ${t}/mv/dir ${t}/nest/a ${deepDir}
+      for f in secret.txt plain.txt audited.txt fs.txt ro/file ro/moved kids/a kids/sub/b secretdir/s.txt secretdir/moved.txt mv/one mv/two mv/three nest/a/secret; do echo data > ${t}/$f; done
       mkdir -p ${longDir} && echo data > ${longDir}/secret.txt && echo data > ${longDir}/plain.txt
       for d in ${edgeShort} ${edgeLong}; do mkdir -p $d && echo data > $d/secret.txt && echo data > $d/plain.txt; done
       echo deep > ${deepDir}/file; echo deep > ${deepDir}/other
@@ -141,6 +141,7 @@ function writePolicy(k: KernelPrograms): { file: Trie; exec: Trie; source: Trie;
     .rule(`${t}/ro`, 'subtree', 'write', 'deny')
     .rule(`${t}/kids`, 'children', 'read', 'deny')
     .rule(`${t}/secretdir`, 'subtree', 'read', 'deny')
+    .rule(`${t}/nest/a/secret`, 'exact', 'read', 'deny')
     .rule(`${t}/audited.txt`, 'exact', 'read', 'audit')
     .rule(`${deepDir}/file`, 'exact', 'read', 'deny')
     .rule(`${longDir}/secret.txt`, 'exact', 'read', 'deny')
@@ -272,6 +273,10 @@ async function phaseMain(): Promise<Record<string, unknown>> {
   probe('rename.c1.plain', 'c1', 'rename', `${t}/mv/three`, `${t}/mv/four`);
   probe('rename.c1.plainReadBack', 'c1', 'open', `${t}/mv/four`, 'r');
   probe('rename.c2.outOfSecretdir', 'c2', 'rename', `${t}/secretdir/s.txt`, `${t}/links/s-audit.txt`);
+  // A directory carries the paths below it: one with rules below stays put.
+  probe('rename.c1.parentOfRule', 'c1', 'rename', `${t}/nest`, `${t}/nest-moved`);
+  probe('rename.c1.dirWithoutRules', 'c1', 'rename', `${t}/mv/dir`, `${t}/mv/dir2`);
+  probe('rename.c2.parentOfRule', 'c2', 'rename', `${t}/nest`, `${t}/nest-audit`);
 
   // Exec.
   probe('exec.c1.allowed', 'c1', 'exec', '/bin/true');
