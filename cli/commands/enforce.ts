@@ -14,7 +14,7 @@ import { AuditWriter } from '../../enforcer/audit/index.js';
 import { readContainersFile } from '../../enforcer/core/containers-file.js';
 import { Enforcer } from '../../enforcer/core/enforcer.js';
 import { preflight } from '../../enforcer/core/preflight.js';
-import { MODE_OPTIONS, loadPrograms, removePins } from '../../enforcer/kernel/index.js';
+import { MODE_OPTIONS, loadPrograms, unloadAll } from '../../enforcer/kernel/index.js';
 import { loadFiles, printDiagnostics, UsageError } from '../io.js';
 
 export const enforceHelp = `Usage: sabpf enforce --policies PATH... --containers FILE [options]
@@ -73,8 +73,14 @@ export async function enforceCommand(argv: string[]): Promise<number> {
   }
   const logger = pino({ name: 'sabpf-enforcer' }, pino.destination(2));
   if (values.unload) {
-    removePins(values['pin-root']);
-    logger.info({ pinRoot: values['pin-root'] }, 'removed every sabpf pin: enforcement ended');
+    try {
+      await unloadAll(values['pin-root']);
+    } catch (err) {
+      logger.error({ pinRoot: values['pin-root'], err }, 'failed to end enforcement');
+      process.stderr.write(`sabpf enforce: ${(err as Error).message}\n`);
+      return 1;
+    }
+    logger.info({ pinRoot: values['pin-root'] }, 'removed every sabpf pin and the kernel freed the programs: enforcement ended');
     return 0;
   }
   if (!values.policies?.length) throw new UsageError('missing --policies; give policy files or folders');

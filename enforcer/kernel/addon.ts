@@ -53,6 +53,7 @@ export interface NativeAddon {
   closeFd(fd: number): void;
   mapInfo(fd: number): NativeMapInfo;
   progInfo(fd: number): { id: number; name: string; type: number };
+  progExists(id: number): boolean;
   linkInfo(fd: number): NativeLinkInfo;
   possibleCpus(): number;
   mapUpdate(fd: number, key: Buffer, value: Buffer, flags: number): void;

@@ -12,6 +12,7 @@ export {
   loadPrograms,
   objectVariant,
   removePins,
+  unloadAll,
   type AttachMode,
   type ModeOption,
   type ObjectVariant,

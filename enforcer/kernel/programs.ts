@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, readdirSync, rmdirSync, statSync, unlinkSync } f
 import { release } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { COUNTERS, Counter, SIZE, type HookName } from '../../compiler/layout.js';
 import { loadAddon, type NativeAddon, type NativeBpfObject, type NativeRingBufferReader } from './addon.js';
@@ -538,6 +539,55 @@ function checkLayout(addon: NativeAddon): void {
       );
     }
   }
+}
+
+/**
+ * Ends all sabpf enforcement under pinRoot and returns once the kernel has
+ * let go of the programs. Cgroup links are detached at once. Global-mode
+ * links cannot be (EOPNOTSUPP): they end when their last pin goes, and the
+ * kernel may free them after the unlink has returned (seen on 5.10, where a
+ * check right after removing the pins was still denied). So the programs'
+ * ids are polled until the kernel has freed them, which it does only after
+ * every link to them is released.
+ */
+export async function unloadAll(pinRoot = '/sys/fs/bpf/sabpf', timeoutMs = 10_000): Promise<void> {
+  if (!existsSync(pinRoot)) return;
+  const addon = loadAddon();
+  const progIds: number[] = [];
+  for (const dir of readdirSync(pinRoot)) {
+    const isProgs = dir.startsWith('progs-');
+    if (!isProgs && dir !== 'links') continue;
+    for (const path of pinnedFiles(join(pinRoot, dir))) {
+      const fd = addon.objGet(path);
+      if (isProgs) {
+        progIds.push(addon.progInfo(fd).id);
+        addon.closeFd(fd);
+      } else {
+        detachOrClose(addon, fd);
+      }
+    }
+  }
+  removePins(pinRoot);
+
+  const deadline = Date.now() + timeoutMs;
+  let left = progIds.filter((id) => addon.progExists(id));
+  while (left.length > 0) {
+    if (Date.now() > deadline) {
+      throw new Error(
+        `failed to end enforcement: programs ${left.join(', ')} are still loaded ${timeoutMs / 1000} s after their pins were removed, so another process holds them; stop any running sabpf enforce and run sabpf enforce --unload again`,
+      );
+    }
+    await sleep(20);
+    left = left.filter((id) => addon.progExists(id));
+  }
+}
+
+/** Lists the files below dir, at any depth. */
+function pinnedFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    return statSync(path).isDirectory() ? pinnedFiles(path) : [path];
+  });
 }
 
 /** Removes every pin under pinRoot: programs, maps and links (all enforcement ends). */

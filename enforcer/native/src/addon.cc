@@ -43,6 +43,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("closeFd", Napi::Function::New(env, CloseFd));
   exports.Set("mapInfo", Napi::Function::New(env, MapInfo));
   exports.Set("progInfo", Napi::Function::New(env, ProgInfo));
+  exports.Set("progExists", Napi::Function::New(env, ProgExists));
   exports.Set("linkInfo", Napi::Function::New(env, LinkInfo));
   exports.Set("possibleCpus", Napi::Function::New(env, PossibleCpus));
 

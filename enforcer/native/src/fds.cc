@@ -92,6 +92,17 @@ Napi::Value ProgInfo(const Napi::CallbackInfo& info) {
   return out;
 }
 
+Napi::Value ProgExists(const Napi::CallbackInfo& info) {
+  int id = IntArg(info, 0, "id");
+  int fd = bpf_prog_get_fd_by_id(static_cast<__u32>(id));
+  if (fd >= 0) {
+    close(fd);
+    return Napi::Boolean::New(info.Env(), true);
+  }
+  if (errno != ENOENT) ThrowErrno(info.Env(), "bpf_prog_get_fd_by_id", "program id " + std::to_string(id), errno);
+  return Napi::Boolean::New(info.Env(), false);
+}
+
 Napi::Value LinkInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = IntArg(info, 0, "fd");

@@ -23,6 +23,8 @@ Napi::Value CloseFd(const Napi::CallbackInfo& info);
 Napi::Value MapInfo(const Napi::CallbackInfo& info);
 // progInfo(fd): {id, name, type}
 Napi::Value ProgInfo(const Napi::CallbackInfo& info);
+// progExists(id): whether a program with this id is still loaded (bpf_prog_get_fd_by_id).
+Napi::Value ProgExists(const Napi::CallbackInfo& info);
 // linkInfo(fd): {id, type, progId, cgroupId (cgroup links), attachType}
 Napi::Value LinkInfo(const Napi::CallbackInfo& info);
 // possibleCpus(): number of possible CPUs (the length of per-CPU values).
