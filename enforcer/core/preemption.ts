@@ -95,7 +95,7 @@ export function readPreemptModel(
   const debugfs = read(paths.debugfs);
   if (debugfs !== undefined) {
     const active = parseDebugfsPreempt(debugfs);
-    if (active === 'unknown') return { model: undefined, source: `${paths.debugfs} names no known model: ${debugfs.trim()}` };
+    if (active === 'unknown') return { model: undefined, source: `${paths.debugfs} names no known model: ${debugfs.trim() || '(empty)'}` };
     return { model: active, source: paths.debugfs };
   }
 
@@ -129,20 +129,28 @@ export function readKernelText(path: string, readFile: (path: string) => Buffer)
 
 /** Returns the preflight problem for a reading, or undefined when the model is safe. */
 export function preemptionProblem(reading: PreemptionReading, paths: PreemptionPaths): string | undefined {
+  const needs = "sabpf's BPF programs keep per-CPU state that a preempted check would share with another task";
   if (reading.model === undefined && reading.source !== '') {
-    return `cannot tell the kernel's preemption model: ${reading.source}; sabpf runs only under none or voluntary preemption`;
+    return `cannot tell the kernel's preemption model: ${reading.source}; ${needs}, so boot with preempt=voluntary and check that ${paths.debugfs} shows (voluntary)`;
   }
   if (reading.model === undefined) {
     return (
-      `cannot tell the kernel's preemption model (a PREEMPT_DYNAMIC kernel, and none of ${paths.debugfs}, ` +
-      `preempt= in ${paths.cmdline} or ${paths.configs.join(', ')} could be read); ` +
+      `cannot tell the kernel's preemption model: a PREEMPT_DYNAMIC kernel, and none of ${paths.debugfs}, ` +
+      `preempt= in ${paths.cmdline} or ${paths.configs.join(', ')} gave a model; ` +
       "mount debugfs at /sys/kernel/debug or the host's /boot read-only, so that sabpf can check it runs without full preemption"
     );
   }
   if (SAFE_PREEMPT_MODELS.includes(reading.model)) return undefined;
+  if (reading.model === 'rt') {
+    return `the kernel is a real-time (PREEMPT_RT) build (${reading.source}), which always preempts: ${needs}; use a kernel without PREEMPT_RT`;
+  }
+  const guessed =
+    reading.source === 'uname -v'
+      ? "; if this is a PREEMPT_DYNAMIC kernel older than its uname -v shows, mount debugfs at /sys/kernel/debug or the host's /boot read-only so that sabpf can read the active model"
+      : '';
   return (
-    `the kernel runs with ${reading.model} preemption (${reading.source}): sabpf's BPF programs keep per-CPU state ` +
-    'that a preempted check would share with another task; boot with preempt=voluntary (or preempt=none) ' +
-    'on a PREEMPT_DYNAMIC kernel, or use a kernel built without full preemption'
+    `the kernel runs with ${reading.model} preemption (${reading.source}): ${needs}; ` +
+    'boot a PREEMPT_DYNAMIC kernel with preempt=voluntary (or preempt=none), or use a kernel built with voluntary preemption' +
+    guessed
   );
 }

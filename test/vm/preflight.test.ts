@@ -77,7 +77,7 @@ describe('preemption check in a VM (Debian 6.1, booted with preempt=full)', func
     assert.equal(await out('enforce.rc'), '3', await out('enforce.stderr'));
     assert.match(
       await out('enforce.stderr'),
-      /cannot enforce on this kernel:\n {2}- the kernel runs with full preemption \(\/sys\/kernel\/debug\/sched\/preempt\): .*boot with preempt=voluntary/u,
+      /cannot enforce on this kernel:\n {2}- the kernel runs with full preemption \(\/sys\/kernel\/debug\/sched\/preempt\): .*with preempt=voluntary/u,
     );
   });
 

@@ -71,7 +71,7 @@ describe('preflight', () => {
       'full preemption',
       '6.1.0',
       fixture('bpf', true, goodMounts, 'none voluntary (full)\n'),
-      /runs with full preemption \(.*preempt\): .*boot with preempt=voluntary/u,
+      /runs with full preemption \(.*preempt\): .*with preempt=voluntary/u,
     ],
   ];
   for (const [name, release, paths, problem] of failures) {
