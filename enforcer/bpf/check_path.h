@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0) */
 /*
  * The checks shared by the hooks that act on file paths (file_open,
- * bprm_check_security, path_link): walk a path, look it up in a trie, add
+ * bprm_check_security, path_link, path_rename): walk a path, look it up in a trie, add
  * the fromSource rules of the acting executable, decide, record.
  */
 #ifndef SABPF_CHECK_PATH_H
@@ -223,8 +223,8 @@ static __always_inline int sabpf_check_path(const struct sabpf_config *cfg, stru
 }
 
 /*
- * Judges moving a directory whose path has a trie node, so rules at or
- * below it: a rule below would follow the directory to its new name. The
+ * Judges a rename that moves a directory from or to a path with a trie
+ * node, so rules at or below it: the paths below change with the move. The
  * trie does not say whose rules lie below, so the move is denied for the
  * config's enforcing policies, or recorded for its first policy when none
  * enforces.
@@ -259,8 +259,10 @@ static __always_inline int sabpf_is_dir(struct dentry *dentry)
  * and when writing at the new name would be (a link into a protected tree
  * is a write there). A rename is judged the same way, since it gives the
  * file the new name, and the caller adds read at the new name when a file
- * there could move to the old name (new_accesses). A moved directory
- * (moves_tree) is also denied when rules lie below it. Both names are on one
+ * there could move to the old name (new_accesses). A rename (moves_tree)
+ * that moves a directory is also denied when rules lie below either name:
+ * the directory at the old name, or one already at the new name, which
+ * RENAME_EXCHANGE moves too. Both names are on one
  * mount (the kernel refuses links and renames across mounts before these
  * hooks). The event names the path that decided: the existing file, unless
  * only the new name is protected.
@@ -271,7 +273,7 @@ static __always_inline int sabpf_check_link(const struct sabpf_config *cfg,
 					    __u32 new_accesses, __u32 moves_tree)
 {
 	struct sabpf_outcome o, at_new;
-	__u32 new_truncated, new_decides;
+	__u32 new_truncated, new_decides, rules_below;
 	struct sabpf_run *run;
 
 	if (sabpf_nothing_to_decide(cfg, c))
@@ -285,10 +287,12 @@ static __always_inline int sabpf_check_link(const struct sabpf_config *cfg,
 	at_new = sabpf_decide_path(cfg, run, new_dentry, mnt, c, new_accesses);
 	sabpf_mark_truncated(run, &at_new);
 	new_truncated = run->walk[SABPF_STACK_TARGET].truncated;
+	rules_below = run->match[SABPF_MATCH_TARGET].exact;
 
 	o = sabpf_decide_path(cfg, run, old_dentry, mnt, c, SABPF_READ | SABPF_WRITE);
 	sabpf_mark_truncated(run, &o);
-	if (moves_tree && run->match[SABPF_MATCH_TARGET].exact && sabpf_is_dir(old_dentry))
+	rules_below |= run->match[SABPF_MATCH_TARGET].exact;
+	if (moves_tree && rules_below && (sabpf_is_dir(old_dentry) || sabpf_is_dir(new_dentry)))
 		o = sabpf_stronger(o, sabpf_rules_below(cfg));
 
 	/* The existing file decides unless the new name is strictly stronger. */

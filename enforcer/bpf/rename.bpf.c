@@ -6,16 +6,16 @@
  * it there. Judged as a hard link (sabpf_check_link): the old name for read
  * and write, the new name for write.
  *
- * RENAME_EXCHANGE also moves the file at the new name to the old one. Older
- * kernels pass the hook no flags (5.10 has four arguments, 6.1 five), so
- * any existing file at the new name is judged for read as well, exchange
- * or not. That denies replacing
+ * RENAME_EXCHANGE also moves the file at the new name to the old one. The
+ * program does not read the hook's flags argument, which 5.10's hook lacks
+ * (four arguments there, five on 6.1), so any existing file at the new name
+ * is judged for read as well, exchange or not. That denies replacing
  * a file the container may write but not read, which a plain rename over
  * it would otherwise allow.
  *
  * A directory carries every path below it, which this hook does not walk.
- * So a directory with rules at or below it (a trie node at its path) is
- * not moved at all (sabpf_rules_below).
+ * So no directory moves from or to a path with rules at or below it (a
+ * trie node at the path), whichever name it has (sabpf_rules_below).
  * Included by sabpf.bpf.c, not an object of its own.
  */
 #include "check_path.h"

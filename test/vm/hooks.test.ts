@@ -303,6 +303,14 @@ describe('BPF LSM hooks and the native addon in a VM', function () {
         path: `${SAFE_DIR}/nest`,
       }));
     it('allows moving a directory without rules below', () => succeeded('main', 'rename.c1.dirWithoutRules'));
+    it('denies moving a directory to a path with rules below', () => {
+      denied('main', 'rename.c1.dirOntoRules');
+      event('main', 'rename.c1.dirOntoRules', { hook: Hook.fileRename, flags: enforced | EventFlag.rulesBelow });
+    });
+    it('denies exchanging with a directory with rules below', () => {
+      denied('main', 'rename.c1.exchangeWithRules');
+      event('main', 'rename.c1.exchangeWithRules', { hook: Hook.fileRename, flags: enforced | EventFlag.rulesBelow });
+    });
     it('only records that move in audit mode', () => {
       succeeded('main', 'rename.c2.parentOfRule');
       event('main', 'rename.c2.parentOfRule', { hook: Hook.fileRename, decision: DENY, flags: EventFlag.rulesBelow });

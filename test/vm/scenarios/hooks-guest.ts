@@ -106,7 +106,7 @@ const edgeLong = `${t}/${'n'.repeat(32)}`;
 const deepDir = `${t}/deep/${Array.from({ length: 60 }, () => deepName).join('/')}`;
 
 function setupFiles(): void {
-  sh(`mkdir -p ${t}/ro ${t}/kids/sub ${t}/bin ${t}/secretdir ${t}/links ${t}/mv/dir ${t}/nest/a ${deepDir}
+  sh(`mkdir -p ${t}/ro ${t}/kids/sub ${t}/bin ${t}/secretdir ${t}/links ${t}/mv/dir ${t}/nest/a ${t}/swap ${deepDir}
       for f in secret.txt plain.txt audited.txt fs.txt ro/file ro/moved kids/a kids/sub/b secretdir/s.txt secretdir/moved.txt mv/one mv/two mv/three nest/a/secret; do echo data > ${t}/$f; done
       mkdir -p ${longDir} && echo data > ${longDir}/secret.txt && echo data > ${longDir}/plain.txt
       for d in ${edgeShort} ${edgeLong}; do mkdir -p $d && echo data > $d/secret.txt && echo data > $d/plain.txt; done
@@ -142,6 +142,7 @@ function writePolicy(k: KernelPrograms): { file: Trie; exec: Trie; source: Trie;
     .rule(`${t}/kids`, 'children', 'read', 'deny')
     .rule(`${t}/secretdir`, 'subtree', 'read', 'deny')
     .rule(`${t}/nest/a/secret`, 'exact', 'read', 'deny')
+    .rule(`${t}/ghost/key`, 'exact', 'write', 'deny')
     .rule(`${t}/audited.txt`, 'exact', 'read', 'audit')
     .rule(`${deepDir}/file`, 'exact', 'read', 'deny')
     .rule(`${longDir}/secret.txt`, 'exact', 'read', 'deny')
@@ -276,6 +277,9 @@ async function phaseMain(): Promise<Record<string, unknown>> {
   // A directory carries the paths below it: one with rules below stays put.
   probe('rename.c1.parentOfRule', 'c1', 'rename', `${t}/nest`, `${t}/nest-moved`);
   probe('rename.c1.dirWithoutRules', 'c1', 'rename', `${t}/mv/dir`, `${t}/mv/dir2`);
+  // Nor does one move in above rules, by a rename or by an exchange.
+  probe('rename.c1.dirOntoRules', 'c1', 'rename', `${t}/swap`, `${t}/ghost`);
+  probe('rename.c1.exchangeWithRules', 'c1', 'exchange', `${t}/swap`, `${t}/nest`);
   probe('rename.c2.parentOfRule', 'c2', 'rename', `${t}/nest`, `${t}/nest-audit`);
 
   // Exec.

@@ -13,6 +13,7 @@
  *     exec PATH [ARGS...]       execve(2); prints only on failure
  *     link OLD NEW              link(2): a hard link NEW to the file OLD
  *     rename OLD NEW            rename(2)
+ *     exchange OLD NEW          renameat2(2) with RENAME_EXCHANGE
  *     connect ADDR PORT tcp|udp|mptcp  connect(2); ADDR is IPv4 or IPv6 (may be mapped)
  *     bind ADDR PORT tcp|udp    bind(2)
  *     bind-v6only ADDR PORT tcp|udp  bind(2) of an IPv6 socket with IPV6_V6ONLY set
@@ -35,6 +36,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "cgroup_join.h"
@@ -197,12 +199,15 @@ int main(int argc, char **argv)
 		return report(link(argv[2], argv[3]));
 	if (!strcmp(op, "rename") && argc == 4)
 		return report(rename(argv[2], argv[3]));
+	/* Through syscall(2): older C libraries have no renameat2 wrapper. 2 is RENAME_EXCHANGE. */
+	if (!strcmp(op, "exchange") && argc == 4)
+		return report((int)syscall(SYS_renameat2, AT_FDCWD, argv[2], AT_FDCWD, argv[3], 2));
 	if (!strcmp(op, "raw6"))
 		return report(socket(AF_INET6, SOCK_RAW, IPPROTO_ICMPV6));
 	if (!strcmp(op, "packet"))
 		return report(socket(AF_PACKET, SOCK_RAW, 0));
 
 usage:
-	fprintf(stderr, "usage: sabpf-probe [-c CGROUP_DIR] open|openat|deep|exec|link|rename|connect|bind|raw4|raw6|packet ARGS...\n");
+	fprintf(stderr, "usage: sabpf-probe [-c CGROUP_DIR] open|openat|deep|exec|link|rename|exchange|connect|bind|raw4|raw6|packet ARGS...\n");
 	return 2;
 }
