@@ -402,7 +402,7 @@ const EOPNOTSUPP = 95;
  * Cgroup links support BPF_LINK_DETACH. The tracing links of global mode do
  * not (EOPNOTSUPP) and end when their last fd and pin are gone.
  */
-function detachOrClose(addon: NativeAddon, fd: number): void {
+function detachOrClose(addon: Pick<NativeAddon, 'detachLink' | 'closeFd'>, fd: number): void {
   try {
     addon.detachLink(fd);
   } catch (err) {
@@ -550,9 +550,12 @@ function checkLayout(addon: NativeAddon): void {
  * ids are polled until the kernel has freed them, which it does only after
  * every link to them is released.
  */
-export async function unloadAll(pinRoot = '/sys/fs/bpf/sabpf', timeoutMs = 10_000): Promise<void> {
+export async function unloadAll(
+  pinRoot = '/sys/fs/bpf/sabpf',
+  timeoutMs = 10_000,
+  addon: Pick<NativeAddon, 'objGet' | 'progInfo' | 'progExists' | 'detachLink' | 'closeFd'> = loadAddon(),
+): Promise<void> {
   if (!existsSync(pinRoot)) return;
-  const addon = loadAddon();
   const progIds: number[] = [];
   for (const dir of readdirSync(pinRoot)) {
     const isProgs = dir.startsWith('progs-');
