@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0) */
 /*
  * The checks shared by the hooks that act on file paths (file_open,
- * bprm_check_security, path_link, path_rename): walk a path, look it up in a trie, add
- * the fromSource rules of the acting executable, decide, record.
+ * bprm_check_security, path_link, path_rename): walk a path, look it up in
+ * a trie, add the fromSource rules of the acting executable, decide, record.
  */
 #ifndef SABPF_CHECK_PATH_H
 #define SABPF_CHECK_PATH_H
@@ -262,10 +262,10 @@ static __always_inline int sabpf_is_dir(struct dentry *dentry)
  * there could move to the old name (new_accesses). A rename (moves_tree)
  * that moves a directory is also denied when rules lie below either name:
  * the directory at the old name, or one already at the new name, which
- * RENAME_EXCHANGE moves too. Both names are on one
- * mount (the kernel refuses links and renames across mounts before these
- * hooks). The event names the path that decided: the existing file, unless
- * only the new name is protected.
+ * RENAME_EXCHANGE moves too. Both names are on one mount, because the
+ * kernel rejects links and renames across mounts before these hooks. The
+ * event names the path that decided: the existing file, unless only the
+ * new name is protected.
  */
 static __always_inline int sabpf_check_link(const struct sabpf_config *cfg,
 					    struct dentry *old_dentry, struct dentry *new_dentry,

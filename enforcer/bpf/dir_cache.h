@@ -154,7 +154,7 @@ static __always_inline int sabpf_path_seqs(__u32 *rename_seq, __u32 *mount_seq)
 
 	/*
 	 * One branch per address, kept apart by the empty asm. The verifier
-	 * sees the constant address that libbpf wrote and removes a branch
+	 * tracks the constant address that libbpf wrote and removes a branch
 	 * that is never taken. Clang would otherwise fold both tests into
 	 * arithmetic that the program then runs on every check.
 	 */
@@ -258,7 +258,7 @@ static __always_inline void sabpf_dir_write_end(struct sabpf_dir_entry *e)
 
 /*
  * Copies a valid entry for this check without its lock and returns 1, or
- * returns 0 with m untouched. On a slot hit (run->file_hit), m receives the
+ * returns 0 with m->acc zeroed, as the caller passes it. On a slot hit (run->file_hit), m receives the
  * file's masks, the final result. Otherwise m receives the directory's
  * masks, and the run its node and its children's masks for the name lookup.
  */
@@ -358,7 +358,7 @@ static __always_inline void sabpf_dir_file_fill(const struct sabpf_run *run,
 
 /*
  * Fills the target match from the directory's cached state and returns 1,
- * or returns 0 (match untouched) when the state is missing or stale. slot
+ * or returns 0 (match as the caller passed it) when the state is missing or stale. slot
  * must be read before the probe (see sabpf_epoch).
  */
 static __always_inline int sabpf_dir_lookup(struct sabpf_run *run, __u32 slot,

@@ -99,15 +99,23 @@ export function readPreemptModel(
     return { model: active, source: paths.debugfs };
   }
 
-  const configs = paths.configs.map((path) => ({ path, text: read(path) }));
-  const config = configs.find((c) => c.text !== undefined && parseConfigPreempt(c.text) !== undefined);
+  // The first config that names a model; later ones (a gzip) are not read.
+  let config: { path: string; text: string; model: PreemptModel } | undefined;
+  for (const path of paths.configs) {
+    const text = read(path);
+    const model = text === undefined ? undefined : parseConfigPreempt(text);
+    if (text !== undefined && model !== undefined) {
+      config = { path, text, model };
+      break;
+    }
+  }
+
   const dynamic = /\bPREEMPT_DYNAMIC\b/u.test(unameVersion) || /^CONFIG_PREEMPT_DYNAMIC=y$/mu.test(config?.text ?? '');
   if (dynamic) {
     const cmdline = read(paths.cmdline);
     const fromCmdline = cmdline === undefined ? undefined : parseCmdlinePreempt(cmdline);
     if (fromCmdline) return { model: fromCmdline, source: `preempt= in ${paths.cmdline}` };
-    const fromConfig = config?.text === undefined ? undefined : parseConfigPreempt(config.text);
-    if (config && fromConfig) return { model: fromConfig, source: `the default in ${config.path}` };
+    if (config) return { model: config.model, source: `the default in ${config.path}` };
     return { model: undefined, source: '' };
   }
 

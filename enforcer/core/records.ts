@@ -75,13 +75,18 @@ export function resolveEvent(
   const replayed = decide(selected, operation);
   // A move denied for the rules below a directory has no rule of its own to replay.
   const mismatch = !truncated && !rulesBelow && replayed.policy !== ref.policy;
-  let rule = 'posture';
-  if (rulesBelow) rule = 'rules-below';
-  else if (!truncated && (event.flags & EventFlag.posture) === 0) rule = mismatch ? 'unknown' : (replayed.rule ?? 'unknown');
   let reason: DecisionReason = 'rule';
-  if (rulesBelow) reason = 'rules-below';
-  else if (truncated) reason = 'path-truncated';
-  else if ((event.flags & EventFlag.posture) !== 0) reason = 'posture';
+  let rule = mismatch ? 'unknown' : (replayed.rule ?? 'unknown');
+  if (rulesBelow) {
+    reason = 'rules-below';
+    rule = 'rules-below';
+  } else if (truncated) {
+    reason = 'path-truncated';
+    rule = 'posture';
+  } else if ((event.flags & EventFlag.posture) !== 0) {
+    reason = 'posture';
+    rule = 'posture';
+  }
 
   const context = {
     namespace: container.namespace,

@@ -577,7 +577,7 @@ export async function unloadAll(
   while (left.length > 0) {
     if (Date.now() > deadline) {
       throw new Error(
-        `failed to end enforcement: programs ${left.join(', ')} are still loaded ${timeoutMs / 1000} s after their pins were removed, so another process holds them open; stop any running sabpf enforce and run sabpf enforce --unload again`,
+        `failed to end enforcement: programs ${left.join(', ')} are still loaded ${timeoutMs / 1000} s after their pins were removed, so another process still has them open; stop any running sabpf enforce and run sabpf enforce --unload again`,
       );
     }
     await sleep(20);
