@@ -55,6 +55,7 @@ enum sabpf_variant {
 #define FMODE_WRITE 0x2
 #define S_IFMT 00170000
 #define S_IFDIR 0040000
+#define RENAME_EXCHANGE (1 << 1)
 #define AF_INET 2
 #define AF_INET6 10
 #define AF_PACKET 17

@@ -284,7 +284,21 @@ describe('BPF LSM hooks and the native addon in a VM', function () {
     it('denies moving a file into a write-protected tree', () => denied('main', 'rename.c1.intoRo'));
     it('records the new name when only it decided', () =>
       event('main', 'rename.c1.intoRo', { hook: Hook.fileRename, access: Access.write, decision: DENY, path: `${SAFE_DIR}/ro/one` }));
-    it('denies replacing a read-protected file', () => denied('main', 'rename.c1.overSecret'));
+    it('denies exchanging with a read-protected file', () => {
+      denied('main', 'rename.c1.exchangeReadProtected');
+      event('main', 'rename.c1.exchangeReadProtected', {
+        hook: Hook.fileRename,
+        access: Access.read,
+        decision: DENY,
+        flags: enforced,
+        path: `${SAFE_DIR}/wo/target.txt`,
+      });
+    });
+    it('allows replacing a file the container may write but not read', () => {
+      succeeded('main', 'rename.c1.overReadProtected');
+      noEvent('main', 'rename.c1.overReadProtected');
+    });
+    it('still denies reading the replaced name', () => denied('main', 'rename.c1.readReplaced'));
     it('allows a rename no rule covers', () => {
       succeeded('main', 'rename.c1.plain');
       succeeded('main', 'rename.c1.plainReadBack');
@@ -492,6 +506,15 @@ describe('BPF LSM hooks and the native addon in a VM', function () {
     it('denies moving a protected file there', () => {
       denied('global', 'global.g1.rename');
       event('global', 'global.g1.rename', { hook: Hook.fileRename, decision: DENY, path: `${SAFE_DIR}/secretdir/moved.txt` });
+    });
+    it('denies replacing a file it may write but not read there (no flags read)', () => {
+      denied('global', 'global.g1.overReadProtected');
+      event('global', 'global.g1.overReadProtected', {
+        hook: Hook.fileRename,
+        access: Access.read,
+        decision: DENY,
+        path: `${SAFE_DIR}/wo/target.txt`,
+      });
     });
     it('lets an unconfined task link it', () => succeeded('global', 'global.outside.link'));
     it('allows an unconfined task to read the protected file', () => succeeded('global', 'global.outside.secret'));

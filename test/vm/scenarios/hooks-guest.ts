@@ -106,8 +106,8 @@ const edgeLong = `${t}/${'n'.repeat(32)}`;
 const deepDir = `${t}/deep/${Array.from({ length: 60 }, () => deepName).join('/')}`;
 
 function setupFiles(): void {
-  sh(`mkdir -p ${t}/ro ${t}/kids/sub ${t}/bin ${t}/secretdir ${t}/links ${t}/mv/dir ${t}/nest/a ${t}/swap ${deepDir}
-      for f in secret.txt plain.txt audited.txt fs.txt ro/file ro/moved kids/a kids/sub/b secretdir/s.txt secretdir/moved.txt mv/one mv/two mv/three nest/a/secret; do echo data > ${t}/$f; done
+  sh(`mkdir -p ${t}/ro ${t}/kids/sub ${t}/bin ${t}/secretdir ${t}/links ${t}/mv/dir ${t}/nest/a ${t}/swap ${t}/wo ${deepDir}
+      for f in secret.txt plain.txt audited.txt fs.txt ro/file ro/moved kids/a kids/sub/b secretdir/s.txt secretdir/moved.txt mv/one mv/two mv/three mv/g-src wo/target.txt nest/a/secret; do echo data > ${t}/$f; done
       mkdir -p ${longDir} && echo data > ${longDir}/secret.txt && echo data > ${longDir}/plain.txt
       for d in ${edgeShort} ${edgeLong}; do mkdir -p $d && echo data > $d/secret.txt && echo data > $d/plain.txt; done
       echo deep > ${deepDir}/file; echo deep > ${deepDir}/other
@@ -142,6 +142,7 @@ function writePolicy(k: KernelPrograms): { file: Trie; exec: Trie; source: Trie;
     .rule(`${t}/kids`, 'children', 'read', 'deny')
     .rule(`${t}/secretdir`, 'subtree', 'read', 'deny')
     .rule(`${t}/nest/a/secret`, 'exact', 'read', 'deny')
+    .rule(`${t}/wo/target.txt`, 'exact', 'read', 'deny')
     .rule(`${t}/ghost/key`, 'exact', 'write', 'deny')
     .rule(`${t}/audited.txt`, 'exact', 'read', 'audit')
     .rule(`${deepDir}/file`, 'exact', 'read', 'deny')
@@ -264,13 +265,15 @@ async function phaseMain(): Promise<Record<string, unknown>> {
   probe('link.c4.noConfig', 'c4', 'link', `${t}/plain.txt`, `${t}/links/plain-c4`);
 
   // Renames, judged as links: the old name for read and write, the new name
-  // for write, and for read too when a file already has the new name.
+  // for write, and for read too when an exchange moves its file to the old name.
   probe('rename.c1.outOfSecretdir', 'c1', 'rename', `${t}/secretdir/moved.txt`, `${t}/links/moved.txt`);
   probe('rename.c1.readMoved', 'c1', 'open', `${t}/links/moved.txt`, 'r');
   probe('rename.c1.secretdirItself', 'c1', 'rename', `${t}/secretdir`, `${t}/links/secretdir`);
   probe('rename.c1.outOfRo', 'c1', 'rename', `${t}/ro/moved`, `${t}/mv/from-ro`);
   probe('rename.c1.intoRo', 'c1', 'rename', `${t}/mv/one`, `${t}/ro/one`);
-  probe('rename.c1.overSecret', 'c1', 'rename', `${t}/mv/two`, `${t}/secret.txt`);
+  probe('rename.c1.exchangeReadProtected', 'c1', 'exchange', `${t}/mv/two`, `${t}/wo/target.txt`);
+  probe('rename.c1.overReadProtected', 'c1', 'rename', `${t}/mv/two`, `${t}/wo/target.txt`);
+  probe('rename.c1.readReplaced', 'c1', 'open', `${t}/wo/target.txt`, 'r');
   probe('rename.c1.plain', 'c1', 'rename', `${t}/mv/three`, `${t}/mv/four`);
   probe('rename.c1.plainReadBack', 'c1', 'open', `${t}/mv/four`, 'r');
   probe('rename.c2.outOfSecretdir', 'c2', 'rename', `${t}/secretdir/s.txt`, `${t}/links/s-audit.txt`);
@@ -416,6 +419,8 @@ async function phaseGlobal(): Promise<Record<string, unknown>> {
   probe('global.g1.raw4', 'g1', 'raw4');
   probe('global.g1.link', 'g1', 'link', `${t}/secret.txt`, `${t}/links/secret-global`);
   probe('global.g1.rename', 'g1', 'rename', `${t}/secretdir/moved.txt`, `${t}/links/moved-global`);
+  // The node-wide objects do not read the hook's flags: any file at the new name is judged for read.
+  probe('global.g1.overReadProtected', 'g1', 'rename', `${t}/mv/g-src`, `${t}/wo/target.txt`);
   probe('global.outside.link', undefined, 'link', `${t}/secret.txt`, `${t}/links/secret-global-outside`);
   probe('global.outside.secret', undefined, 'open', `${t}/secret.txt`, 'r');
   probe('global.outside.execDenied', undefined, 'exec', `${t}/bin/denied`, '--help');
