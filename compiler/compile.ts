@@ -16,6 +16,7 @@ import {
   encodeSourceRootKey,
   encodeU32,
   encodeVerdict,
+  FILE_HOOKS,
   Hook,
   IpProto,
   MAX_POLICIES,
@@ -131,7 +132,7 @@ export function compileSelected(selected: readonly Policy[], container: Compiled
 
     if (spec.file) {
       setPosture(Section.file, spec.file.posture);
-      if (spec.file.posture !== 'allow' || spec.file.rules.length > 0) config.hooks |= Hook.fileOpen | Hook.fileLink | Hook.fileRename;
+      if (spec.file.posture !== 'allow' || spec.file.rules.length > 0) config.hooks |= FILE_HOOKS;
       for (const rule of spec.file.rules) {
         const accesses: ('read' | 'write')[] = rule.access === 'readwrite' ? ['read', 'write'] : [rule.access];
         for (const pattern of rule.paths) {

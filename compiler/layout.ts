@@ -20,6 +20,16 @@ export const Hook = {
   socketSendmsg: 1 << 6,
   /** path_rename: a move is judged by the file rules of both names, as a link. */
   fileRename: 1 << 7,
+  // Node-wide hooks (NODE_WIDE_HOOKS), each judged as a write at the name by the file rules.
+  /** path_mknod: a new file, including open(2) with O_CREAT, or a fifo, socket or device. */
+  fileCreate: 1 << 8,
+  fileMkdir: 1 << 9,
+  /** path_symlink: also denied where rules lie at or below the new name. */
+  fileSymlink: 1 << 10,
+  fileUnlink: 1 << 11,
+  fileRmdir: 1 << 12,
+  /** path_truncate: truncate(2), ftruncate(2) and open(2) with O_TRUNC. */
+  fileTruncate: 1 << 13,
 } as const;
 export type HookName = keyof typeof Hook;
 
@@ -33,7 +43,23 @@ export const LSM_HOOK: Record<HookName, string> = {
   fileLink: 'path_link',
   socketSendmsg: 'socket_sendmsg',
   fileRename: 'path_rename',
+  fileCreate: 'path_mknod',
+  fileMkdir: 'path_mkdir',
+  fileSymlink: 'path_symlink',
+  fileUnlink: 'path_unlink',
+  fileRmdir: 'path_rmdir',
+  fileTruncate: 'path_truncate',
 };
+
+/**
+ * Hooks attached for every task of the node in every attach mode: the
+ * kernel runs at most 10 distinct lsm_cgroup hooks on a node, and the
+ * per-container programs use 8. Their programs find the container by cgroup id.
+ */
+export const NODE_WIDE_HOOKS: readonly HookName[] = ['fileCreate', 'fileMkdir', 'fileSymlink', 'fileUnlink', 'fileRmdir', 'fileTruncate'];
+
+/** The hooks a config with file rules or a restrictive file posture needs. */
+export const FILE_HOOKS = Hook.fileOpen | Hook.fileLink | Hook.fileRename | NODE_WIDE_HOOKS.reduce((bits, h) => bits | Hook[h], 0);
 
 export const Section = { file: 0, exec: 1, network: 2 } as const;
 export const Scope = { exact: 0, children: 1, subtree: 2 } as const;

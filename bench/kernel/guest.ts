@@ -28,7 +28,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
 import { join } from 'node:path';
 
-import { cgroupId, removePins } from '../../enforcer/kernel/index.js';
+import { CGROUP_HOOKS, HOOK_PROGRAMS, cgroupId, removePins } from '../../enforcer/kernel/index.js';
 import { loadObject, type BenchObject } from './objects.js';
 import { configWith } from '../../test/vm/scenarios/entries.js';
 import { BENCH_EXEC, BENCH_TARGET, BENCH_UDP_PORT, setConfig, writeRules } from './rules.js';
@@ -57,6 +57,8 @@ const PROGRAM_OF: Record<Op, string> = {
   connect: 'sabpf_socket_connect',
 };
 
+const CGROUP_PROGRAMS = new Set(CGROUP_HOOKS.map((hook) => HOOK_PROGRAMS[hook]));
+
 const ARG_OF: Record<Op, string> = { open: BENCH_TARGET, exec: BENCH_EXEC, connect: String(BENCH_UDP_PORT) };
 
 /** A fork+exec takes milliseconds under emulation: its bursts are longer. */
@@ -77,6 +79,8 @@ function setUpBuild(label: string, path: string, prefix: string): Build {
   mkdirSync(progDir, { recursive: true });
   const pins: Record<string, string> = {};
   for (const [name, fd] of Object.entries(object.programs)) {
+    // The node-wide programs attach for all tasks, not per cgroup, and no measured operation reaches them.
+    if (!CGROUP_PROGRAMS.has(name)) continue;
     pins[name] = join(progDir, name);
     object.addon.objPin(fd, pins[name]);
   }
@@ -157,7 +161,8 @@ function measureStats(builds: Build[]): KernelBenchResult['bpfStats'] {
   setBpfStats(true);
   try {
     for (const b of builds) {
-      for (const fd of Object.values(b.object.programs)) {
+      for (const [name, fd] of Object.entries(b.object.programs)) {
+        if (!CGROUP_PROGRAMS.has(name)) continue;
         for (const dir of Object.values(b.cgroups)) links.push(b.object.addon.attachCgroupFd(fd, dir));
       }
     }

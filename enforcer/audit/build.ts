@@ -4,7 +4,15 @@
 // canonical JSON, which sorts keys.
 
 import { computeRecordHash } from './canonical.js';
-import type { AuditRecord, DecisionEvent, DropSource, OperationDetail, ResumeSource, UnchainedRecord } from './record.js';
+import {
+  isFileOperation,
+  type AuditRecord,
+  type DecisionEvent,
+  type DropSource,
+  type OperationDetail,
+  type ResumeSource,
+  type UnchainedRecord,
+} from './record.js';
 
 /** Formats a time as RFC 3339 UTC with milliseconds; names the fix for an invalid Date. */
 export function formatTime(time: Date): string {
@@ -46,11 +54,10 @@ export function buildDecision(event: DecisionEvent, node: string, now: Date): Un
 }
 
 function copyOperation(event: OperationDetail): OperationDetail {
+  if (isFileOperation(event.operation) && 'access' in event) {
+    return { operation: event.operation, access: event.access, resource: { path: event.resource.path } };
+  }
   switch (event.operation) {
-    case 'file-open':
-    case 'file-link':
-    case 'file-rename':
-      return { operation: event.operation, access: event.access, resource: { path: event.resource.path } };
     case 'exec':
       return { operation: event.operation, resource: { path: event.resource.path } };
     case 'connect':

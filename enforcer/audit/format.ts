@@ -3,7 +3,7 @@
 // control characters are escaped: a file named with an ANSI escape sequence
 // must not be able to rewrite the operator's terminal.
 
-import type { AuditRecord, DecisionRecord } from './record.js';
+import { isFileOperation, type AuditRecord, type DecisionRecord } from './record.js';
 
 // C0 and C1 control characters, DEL, and the Unicode line and paragraph separators.
 const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
@@ -47,10 +47,8 @@ function formatDecision(record: DecisionRecord): string {
 }
 
 function describeResource(record: DecisionRecord): string {
+  if (isFileOperation(record.operation) && 'path' in record.resource) return printable(record.resource.path);
   switch (record.operation) {
-    case 'file-open':
-    case 'file-link':
-    case 'file-rename':
     case 'exec':
       return printable(record.resource.path);
     case 'connect':

@@ -8,8 +8,26 @@ export const GENESIS_HASH = '0'.repeat(64);
 export const RECORD_KINDS = ['decision', 'dropped', 'start', 'stop'] as const;
 export type RecordKind = (typeof RECORD_KINDS)[number];
 
-export const OPERATIONS = ['file-open', 'file-link', 'file-rename', 'exec', 'connect', 'bind', 'socket-create'] as const;
+/** Operations judged by the file rules; each record of one carries the access that decided. */
+export const FILE_OPERATIONS = [
+  'file-open',
+  'file-link',
+  'file-rename',
+  'file-create',
+  'file-mkdir',
+  'file-symlink',
+  'file-unlink',
+  'file-rmdir',
+  'file-truncate',
+] as const;
+export type FileOperation = (typeof FILE_OPERATIONS)[number];
+
+export const OPERATIONS = [...FILE_OPERATIONS, 'exec', 'connect', 'bind', 'socket-create'] as const;
 export type Operation = (typeof OPERATIONS)[number];
+
+export function isFileOperation(operation: string): operation is FileOperation {
+  return (FILE_OPERATIONS as readonly string[]).includes(operation);
+}
 
 export const DECISIONS = ['allow', 'deny'] as const;
 export type Decision = (typeof DECISIONS)[number];
@@ -62,12 +80,11 @@ export interface SocketResource {
  * The operation and its resource; `access` exists for the file operations
  * only. A file-link (a hard link made by the container) or a file-rename
  * names the path that decided, the existing file unless only the new name
- * is protected, and the access of that path that decided.
+ * is protected, and the access of that path that decided. The operations
+ * that create, remove or truncate a name are judged as writes to it.
  */
 export type OperationDetail =
-  | { operation: 'file-open'; access: FileAccess; resource: PathResource }
-  | { operation: 'file-link'; access: FileAccess; resource: PathResource }
-  | { operation: 'file-rename'; access: FileAccess; resource: PathResource }
+  | { operation: FileOperation; access: FileAccess; resource: PathResource }
   | { operation: 'exec'; resource: PathResource }
   | { operation: 'connect' | 'bind'; resource: NetworkResource }
   | { operation: 'socket-create'; resource: SocketResource };

@@ -4,7 +4,7 @@
 
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 
-import { OPERATIONS, type Operation, type RecordKind } from './record.js';
+import { FILE_OPERATIONS, OPERATIONS, type Operation, type RecordKind } from './record.js';
 
 const hashSchema = { type: 'string', pattern: '^[0-9a-f]{64}$' };
 const textSchema = { type: 'string', maxLength: 4096 };
@@ -108,9 +108,7 @@ function lifecycleSchema(kind: RecordKind, extra: Record<string, object>): objec
 
 /** One schema per record shape, keyed by kind, or by `decision:<operation>` for decisions. */
 export const RECORD_SCHEMAS: Readonly<Record<string, object>> = {
-  'decision:file-open': decisionSchema(['file-open'], pathResource, true),
-  'decision:file-link': decisionSchema(['file-link'], pathResource, true),
-  'decision:file-rename': decisionSchema(['file-rename'], pathResource, true),
+  ...Object.fromEntries(FILE_OPERATIONS.map((operation) => [`decision:${operation}`, decisionSchema([operation], pathResource, true)])),
   'decision:exec': decisionSchema(['exec'], pathResource, false),
   'decision:connect': decisionSchema(['connect'], networkResource, false),
   'decision:bind': decisionSchema(['bind'], networkResource, false),

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0) */
 /*
  * The checks shared by the hooks that act on file paths (file_open,
- * bprm_check_security, path_link, path_rename): walk a path, look it up in
- * a trie, add the fromSource rules of the acting executable, decide, record.
+ * bprm_check_security, path_link, path_rename and those of
+ * path_write.bpf.c): walk a path, look it up in a trie, add the fromSource
+ * rules of the acting executable, decide, record.
  */
 #ifndef SABPF_CHECK_PATH_H
 #define SABPF_CHECK_PATH_H
@@ -68,6 +69,14 @@ struct sabpf_path_check {
 	__u32 source_flag; /* SABPF_CONFIG_HAS_*_SOURCES that enables fromSource */
 	__u32 cacheable;   /* the target's directory state may be cached (dir_cache.h) */
 };
+
+/* A check against the file rules: the file trie, posture and fromSource rules. */
+#define SABPF_FILE_CHECK(hook_bit)                                             \
+	{                                                                      \
+		.hook = (hook_bit), .section = SABPF_SECTION_FILE,             \
+		.table = SABPF_TABLE_FILE,                                     \
+		.source_flag = SABPF_CONFIG_HAS_FILE_SOURCES,                  \
+	}
 
 #define SABPF_READ (1 << SABPF_ACCESS_READ)
 #define SABPF_WRITE (1 << SABPF_ACCESS_WRITE)
@@ -194,40 +203,12 @@ static __always_inline void sabpf_mark_truncated(struct sabpf_run *run, struct s
 	}
 }
 
-/* Decides accesses to one path, records all but plain allows, answers. */
-static __always_inline int sabpf_check_path(const struct sabpf_config *cfg, struct dentry *dentry,
-					    struct vfsmount *mnt, const struct sabpf_path_check *c,
-					    __u32 accesses)
-{
-	struct sabpf_run *run;
-	struct sabpf_outcome o;
-
-	if (sabpf_nothing_to_decide(cfg, c))
-		return SABPF_ALLOW;
-	run = sabpf_run_get();
-	if (!run)
-		return SABPF_ALLOW; /* a one-entry array always has its entry */
-	sabpf_run_start(run);
-
-	o = sabpf_decide_path(cfg, run, dentry, mnt, c, accesses);
-
-	/* A path too deep to look up was decided by posture alone: record it too. */
-	sabpf_mark_truncated(run, &o);
-	if (o.kind != SABPF_OUTCOME_ALLOW || (o.flags & SABPF_EVENT_TRUNCATED)) {
-		/* A cache hit decided without the path: walk it for the record. */
-		if (!run->walk[SABPF_STACK_TARGET].ready)
-			SABPF_WALK(run, SABPF_STACK_TARGET, dentry, mnt);
-		sabpf_path_event(run, c->hook, &o);
-	}
-	return sabpf_verdict_of(&o);
-}
-
 /*
- * Judges a rename that moves a directory from or to a path with a trie
- * node, so rules at or below it: the paths below change with the move. The
- * trie does not say whose rules lie below, so the move is denied for the
- * config's enforcing policies, or recorded for its first policy when none
- * enforces.
+ * Judges an operation that moves, creates or removes a directory or a
+ * symlink at a path with a trie node, so rules at or below it: the paths
+ * below change with it. The trie does not say whose rules lie below, so it
+ * is denied for the config's enforcing policies, or recorded for its first
+ * policy when none enforces.
  */
 static __always_inline struct sabpf_outcome sabpf_rules_below(const struct sabpf_config *cfg)
 {
@@ -243,12 +224,51 @@ static __always_inline struct sabpf_outcome sabpf_rules_below(const struct sabpf
 	return o;
 }
 
-/* True for a dentry of a directory. */
-static __always_inline int sabpf_is_dir(struct dentry *dentry)
+/* True for a dentry of a directory or a symlink: paths below its name lead through it. */
+static __always_inline int sabpf_names_tree(struct dentry *dentry)
 {
 	struct inode *inode = dentry->d_inode;
+	__u32 type;
 
-	return inode && (inode->i_mode & S_IFMT) == S_IFDIR;
+	if (!inode)
+		return 0;
+	type = inode->i_mode & S_IFMT;
+	return type == S_IFDIR || type == S_IFLNK;
+}
+
+/*
+ * Decides accesses to one path, records all but plain allows, and returns
+ * the verdict. names_tree: the operation puts a symlink at the path, so it is also
+ * denied when rules lie at or below the path (sabpf_rules_below), since
+ * the symlink would lead those paths elsewhere.
+ */
+static __always_inline int sabpf_check_path(const struct sabpf_config *cfg, struct dentry *dentry,
+					    struct vfsmount *mnt, const struct sabpf_path_check *c,
+					    __u32 accesses, __u32 names_tree)
+{
+	struct sabpf_run *run;
+	struct sabpf_outcome o;
+
+	if (sabpf_nothing_to_decide(cfg, c))
+		return SABPF_ALLOW;
+	run = sabpf_run_get();
+	if (!run)
+		return SABPF_ALLOW; /* a one-entry array always has its entry */
+	sabpf_run_start(run);
+
+	o = sabpf_decide_path(cfg, run, dentry, mnt, c, accesses);
+	if (names_tree && run->match[SABPF_MATCH_TARGET].exact)
+		o = sabpf_stronger(o, sabpf_rules_below(cfg));
+
+	/* A path too deep to look up was decided by posture alone: record it too. */
+	sabpf_mark_truncated(run, &o);
+	if (o.kind != SABPF_OUTCOME_ALLOW || (o.flags & SABPF_EVENT_TRUNCATED)) {
+		/* A cache hit decided without the path: walk it for the record. */
+		if (!run->walk[SABPF_STACK_TARGET].ready)
+			SABPF_WALK(run, SABPF_STACK_TARGET, dentry, mnt);
+		sabpf_path_event(run, c->hook, &o);
+	}
+	return sabpf_verdict_of(&o);
 }
 
 /*
@@ -260,9 +280,9 @@ static __always_inline int sabpf_is_dir(struct dentry *dentry)
  * is a write there). A rename is judged the same way, since it gives the
  * file the new name, and the caller adds read at the new name when a file
  * there could move to the old name (new_accesses). A rename (moves_tree)
- * that moves a directory is also denied when rules lie below either name:
- * the directory at the old name, or one already at the new name, which
- * RENAME_EXCHANGE moves too. Both names are on one mount, because the
+ * that moves a directory or a symlink is also denied when rules lie below
+ * either name: the one at the old name, or one already at the new name,
+ * which RENAME_EXCHANGE moves too. Both names are on one mount, because the
  * kernel rejects links and renames across mounts before these hooks. The
  * event names the path that decided: the existing file, unless only the
  * new name is protected.
@@ -292,7 +312,7 @@ static __always_inline int sabpf_check_link(const struct sabpf_config *cfg,
 	o = sabpf_decide_path(cfg, run, old_dentry, mnt, c, SABPF_READ | SABPF_WRITE);
 	sabpf_mark_truncated(run, &o);
 	rules_below |= run->match[SABPF_MATCH_TARGET].exact;
-	if (moves_tree && rules_below && (sabpf_is_dir(old_dentry) || sabpf_is_dir(new_dentry)))
+	if (moves_tree && rules_below && (sabpf_names_tree(old_dentry) || sabpf_names_tree(new_dentry)))
 		o = sabpf_stronger(o, sabpf_rules_below(cfg));
 
 	/* The existing file decides unless the new name is strictly stronger. */

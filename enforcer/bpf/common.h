@@ -37,6 +37,17 @@
 #endif
 
 /*
+ * Node-wide programs of every build (path_write.bpf.c). The kernel runs at
+ * most 10 distinct lsm_cgroup hooks on a node (CGROUP_LSM_NUM in 6.1), and
+ * the cgroup build uses 8. So the hooks that change names and contents
+ * without an open attach for all tasks, as in the global builds. They find
+ * the container by cgroup id and return 0 or -EPERM in every build.
+ */
+#define SABPF_NODE_LSM(hook) SEC("lsm/" #hook)
+#define SABPF_NODE_ALLOW 0
+#define sabpf_node_verdict(verdict) ((verdict) == SABPF_ALLOW ? 0 : -1)
+
+/*
  * On verdict arrays copied on the hot path: struct sabpf_verdict is three
  * __u32, so without it Clang copies 24 bytes in six 4-byte moves, not three
  * 8-byte ones.
@@ -55,6 +66,7 @@ enum sabpf_variant {
 #define FMODE_WRITE 0x2
 #define S_IFMT 00170000
 #define S_IFDIR 0040000
+#define S_IFLNK 0120000
 #define RENAME_EXCHANGE (1 << 1)
 #define AF_INET 2
 #define AF_INET6 10

@@ -36,5 +36,5 @@ int BPF_PROG(sabpf_bprm_check_security, struct linux_binprm *bprm)
 	if (!file)
 		return SABPF_ALLOW;
 	c.root = cfg->exec_root;
-	return sabpf_check_path(cfg, file->f_path.dentry, file->f_path.mnt, &c, SABPF_READ);
+	return sabpf_check_path(cfg, file->f_path.dentry, file->f_path.mnt, &c, SABPF_READ, 0);
 }

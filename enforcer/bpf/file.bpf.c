@@ -38,5 +38,5 @@ int BPF_PROG(sabpf_file_open, struct file *file)
 
 	/* Look the path up in the container's file trie and decide. */
 	c.root = cfg->file_root;
-	return sabpf_check_path(cfg, file->f_path.dentry, file->f_path.mnt, &c, accesses);
+	return sabpf_check_path(cfg, file->f_path.dentry, file->f_path.mnt, &c, accesses, 0);
 }

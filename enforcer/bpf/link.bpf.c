@@ -13,12 +13,7 @@ SABPF_LSM(path_link)
 int BPF_PROG(sabpf_path_link, struct dentry *old_dentry, const struct path *new_dir,
 	     struct dentry *new_dentry)
 {
-	struct sabpf_path_check c = {
-		.hook = SABPF_HOOK_FILE_LINK,
-		.section = SABPF_SECTION_FILE,
-		.table = SABPF_TABLE_FILE,
-		.source_flag = SABPF_CONFIG_HAS_FILE_SOURCES,
-	};
+	struct sabpf_path_check c = SABPF_FILE_CHECK(SABPF_HOOK_FILE_LINK);
 	struct sabpf_config *cfg;
 	__u64 cgid;
 

@@ -25,12 +25,7 @@
 static __always_inline int sabpf_rename(struct dentry *old_dentry, const struct path *new_dir,
 					struct dentry *new_dentry, bool may_exchange)
 {
-	struct sabpf_path_check c = {
-		.hook = SABPF_HOOK_FILE_RENAME,
-		.section = SABPF_SECTION_FILE,
-		.table = SABPF_TABLE_FILE,
-		.source_flag = SABPF_CONFIG_HAS_FILE_SOURCES,
-	};
+	struct sabpf_path_check c = SABPF_FILE_CHECK(SABPF_HOOK_FILE_RENAME);
 	struct sabpf_config *cfg;
 	__u32 new_accesses = SABPF_WRITE;
 	__u64 cgid;

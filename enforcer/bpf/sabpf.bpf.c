@@ -10,6 +10,7 @@
 #include "file.bpf.c"
 #include "link.bpf.c"
 #include "rename.bpf.c"
+#include "path_write.bpf.c"
 #include "exec.bpf.c"
 #include "net.bpf.c"
 

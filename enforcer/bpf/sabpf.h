@@ -41,6 +41,13 @@ enum sabpf_hook {
 	SABPF_HOOK_FILE_LINK = 1 << 5,	    /* path_link: hard links, judged by the file rules */
 	SABPF_HOOK_SOCKET_SENDMSG = 1 << 6, /* addressed sends, judged by the connect rules */
 	SABPF_HOOK_FILE_RENAME = 1 << 7,    /* path_rename: moves, judged by the file rules */
+	/* Node-wide in every build (path_write.bpf.c), judged as writes by the file rules. */
+	SABPF_HOOK_FILE_CREATE = 1 << 8,   /* path_mknod: new files, fifos, sockets, devices */
+	SABPF_HOOK_FILE_MKDIR = 1 << 9,    /* path_mkdir */
+	SABPF_HOOK_FILE_SYMLINK = 1 << 10, /* path_symlink */
+	SABPF_HOOK_FILE_UNLINK = 1 << 11,  /* path_unlink */
+	SABPF_HOOK_FILE_RMDIR = 1 << 12,   /* path_rmdir */
+	SABPF_HOOK_FILE_TRUNCATE = 1 << 13, /* path_truncate */
 };
 
 /* Sections of a policy; each has its own posture. */

@@ -24,7 +24,7 @@ import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { Counter as PromCounter, Gauge, type Registry } from 'prom-client';
 import { compileSelected, type CompiledProgram } from '../../compiler/compile.js';
-import { LSM_HOOK, MAX_POLICIES, type HookName } from '../../compiler/layout.js';
+import { LSM_HOOK, MAX_POLICIES, NODE_WIDE_HOOKS, type HookName } from '../../compiler/layout.js';
 import { selectPolicies } from '../../compiler/selector.js';
 import { policyKey, type Policy } from '../../compiler/types.js';
 import type { AuditWriter } from '../audit/index.js';
@@ -113,16 +113,17 @@ export class Enforcer implements DesiredStateSink {
   }
 
   /**
-   * Adopts what an earlier enforcer left pinned, attaches the global programs
-   * in global mode, and starts reading kernel events and counters.
+   * Adopts what an earlier enforcer left pinned, attaches the programs that
+   * run for all tasks (all of them in global mode, the node-wide hooks in
+   * cgroup mode), and starts reading kernel events and counters.
    */
   async start(): Promise<void> {
     await this.serialize(() => {
       this.nextSlot = maxSlotInUse(this.kernel) + 1;
       const stale = deleteUnnamedSlots(this.kernel);
       if (stale > 0) this.log.warn({ entries: stale }, 'deleted map entries of slots no config names, left by an interrupted enforcer');
+      this.kernel.attachGlobal();
       if (this.kernel.mode === 'global') {
-        this.kernel.attachGlobal();
         for (const key of this.kernel.keys('sabpf_configs')) {
           const config = this.kernel.lookupElem('sabpf_configs', key);
           this.orphans.set(key.readBigUInt64LE(0), { links: undefined, slot: config?.readUInt32LE(0) });
@@ -349,6 +350,8 @@ export class Enforcer implements DesiredStateSink {
     const config = Buffer.from(program.config);
     config.writeUInt32LE(slot, 0);
 
+    // The node-wide hooks' programs are attached for every task at start.
+    const cgroupHooks = program.hooks.filter((hook) => !NODE_WIDE_HOOKS.includes(hook));
     try {
       if (this.kernel.mode === 'global') {
         this.kernel.setConfig(state.id, config);
@@ -356,7 +359,7 @@ export class Enforcer implements DesiredStateSink {
         // First program of this container: config first, then attach.
         this.kernel.setConfig(state.id, config);
         try {
-          state.links = this.kernel.attachContainer(state.container.cgroupPath, program.hooks);
+          state.links = this.kernel.attachContainer(state.container.cgroupPath, cgroupHooks);
         } catch (err) {
           this.kernel.deleteConfig(state.id);
           throw err;
@@ -364,7 +367,7 @@ export class Enforcer implements DesiredStateSink {
       } else {
         // Hooks the new program adds run with the old config until the switch, which allows them.
         // NOTE: hooks a new program no longer needs stay attached until the container goes; their masks allow everything.
-        const missing = program.hooks.filter((hook) => state.links?.links[hook] === undefined);
+        const missing = cgroupHooks.filter((hook) => state.links?.links[hook] === undefined);
         if (missing.length > 0) {
           const added = this.kernel.attachContainer(state.container.cgroupPath, missing);
           Object.assign(state.links.links, added.links);

@@ -8,7 +8,7 @@ import { decide, type Operation } from '../../compiler/decide.js';
 import { EventFlag, Hook } from '../../compiler/layout.js';
 import { formatAddress } from '../../compiler/net.js';
 import type { Policy } from '../../compiler/types.js';
-import type { DecisionEvent, DecisionReason } from '../audit/index.js';
+import type { DecisionEvent, DecisionReason, FileOperation } from '../audit/index.js';
 import type { SabpfEvent } from '../kernel/index.js';
 import type { DecisionRecord, NodeContainer } from './types.js';
 
@@ -18,10 +18,16 @@ const AF_PACKET = 17;
 const SOCK_RAW = 3;
 
 /** Record operation of each hook that a file decision comes from. */
-const FILE_OPERATIONS: Partial<Record<number, 'file-open' | 'file-link' | 'file-rename'>> = {
+const FILE_OPERATIONS: Partial<Record<number, FileOperation>> = {
   [Hook.fileOpen]: 'file-open',
   [Hook.fileLink]: 'file-link',
   [Hook.fileRename]: 'file-rename',
+  [Hook.fileCreate]: 'file-create',
+  [Hook.fileMkdir]: 'file-mkdir',
+  [Hook.fileSymlink]: 'file-symlink',
+  [Hook.fileUnlink]: 'file-unlink',
+  [Hook.fileRmdir]: 'file-rmdir',
+  [Hook.fileTruncate]: 'file-truncate',
 };
 
 export interface Resolved {
@@ -36,9 +42,16 @@ export function operationOf(event: SabpfEvent): Operation | undefined {
   switch (event.hook) {
     // A link or rename is judged as an open of the path that decided, with
     // the access that decided (either is denied when an access to the file would be).
+    // Creating, removing or truncating a name is judged as a write open of it.
     case Hook.fileOpen:
     case Hook.fileLink:
     case Hook.fileRename:
+    case Hook.fileCreate:
+    case Hook.fileMkdir:
+    case Hook.fileSymlink:
+    case Hook.fileUnlink:
+    case Hook.fileRmdir:
+    case Hook.fileTruncate:
       return { kind: 'open', path: event.path, access: event.access === 1 ? 'write' : 'read', executable: event.exe };
     case Hook.exec:
       return { kind: 'exec', path: event.path, executable: event.exe };

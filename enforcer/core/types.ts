@@ -4,6 +4,7 @@
 
 import type { ContainerRef } from '../../compiler/selector.js';
 import type { Policy } from '../../compiler/types.js';
+import type { Operation } from '../audit/record.js';
 
 /** A running container on this node, with the cgroup its programs attach to. */
 export interface NodeContainer extends ContainerRef {
@@ -38,7 +39,7 @@ export interface DecisionRecord {
   uid: number;
   comm: string;
   executable: string;
-  operation: 'file-open' | 'file-link' | 'file-rename' | 'exec' | 'connect' | 'bind' | 'socket-create';
+  operation: Operation;
   access?: 'read' | 'write';
   resource: Record<string, string | number>;
   decision: 'allow' | 'deny';

@@ -1,5 +1,6 @@
 // The words of a denial, shared by Events and the CSP status' lastDenial.
 
+import { isFileOperation } from '../audit/record.js';
 import type { DecisionRecord } from '../core/types.js';
 
 /** Event reason of an enforced denial. */
@@ -14,20 +15,10 @@ export function denialReason(record: DecisionRecord): string {
   return record.enforced ? REASON_DENIED : REASON_AUDIT_DENIED;
 }
 
-/** Returns the operation name as a person reads it: open, link, rename, exec, connect, bind, socket. */
+/** Returns the operation name as a person reads it: open, link, unlink, truncate, exec, connect, bind, socket. */
 export function operationName(record: DecisionRecord): string {
-  switch (record.operation) {
-    case 'file-open':
-      return 'open';
-    case 'file-link':
-      return 'link';
-    case 'file-rename':
-      return 'rename';
-    case 'socket-create':
-      return 'socket';
-    default:
-      return record.operation;
-  }
+  if (isFileOperation(record.operation)) return record.operation.slice('file-'.length);
+  return record.operation === 'socket-create' ? 'socket' : record.operation;
 }
 
 /** Formats the resource: a path, `tcp 10.0.0.1:443`, or `AF_PACKET SOCK_RAW`. */
@@ -54,11 +45,11 @@ export function operationText(record: DecisionRecord): string {
 /** `rule spec.file.rules[0]`, or `file posture` when no rule matched. */
 function decidedBy(record: DecisionRecord): string {
   let section = 'network';
-  if (record.operation === 'file-open' || record.operation === 'file-link' || record.operation === 'file-rename') section = 'file';
+  if (isFileOperation(record.operation)) section = 'file';
   if (record.operation === 'exec') section = 'exec';
   if (record.reason === 'posture') return `${section} posture`;
   if (record.reason === 'path-truncated') return `${section} posture (the path was too long to match a rule)`;
-  if (record.reason === 'rules-below') return `${section} rules below the moved directory`;
+  if (record.reason === 'rules-below') return `${section} rules below this path`;
   return `rule ${record.rule}`;
 }
 

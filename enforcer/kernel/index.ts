@@ -2,6 +2,7 @@
 // addon. Everything else imports from here.
 export {
   ALL_HOOKS,
+  CGROUP_HOOKS,
   HOOK_PROGRAMS,
   KernelPrograms,
   MAP_NAMES,

@@ -5,14 +5,15 @@
 //   <pinRoot>/maps/<map>                  policy maps, counters, events (libbpf pins)
 //   <pinRoot>/progs-<variant>/<program>   loaded programs of one object variant
 //   <pinRoot>/links/<cgroup id>/<hook>    cgroup mode: one link per hook and container
-//   <pinRoot>/links/<variant>/<hook>      global mode (global or legacy): one link per hook
+//   <pinRoot>/links/<variant>/<hook>      links for every task: all hooks in global mode (global
+//                                         or legacy), the node-wide hooks in cgroup mode
 import { existsSync, mkdirSync, readdirSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
 import { release } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { COUNTERS, Counter, SIZE, type HookName } from '../../compiler/layout.js';
+import { COUNTERS, Counter, NODE_WIDE_HOOKS, SIZE, type HookName } from '../../compiler/layout.js';
 import { loadAddon, type NativeAddon, type NativeBpfObject, type NativeRingBufferReader } from './addon.js';
 import { decodeEvent, type SabpfEvent } from './events.js';
 
@@ -46,8 +47,16 @@ export const HOOK_PROGRAMS: Record<HookName, string> = {
   fileLink: 'sabpf_path_link',
   fileRename: 'sabpf_path_rename',
   socketSendmsg: 'sabpf_socket_sendmsg',
+  fileCreate: 'sabpf_path_mknod',
+  fileMkdir: 'sabpf_path_mkdir',
+  fileSymlink: 'sabpf_path_symlink',
+  fileUnlink: 'sabpf_path_unlink',
+  fileRmdir: 'sabpf_path_rmdir',
+  fileTruncate: 'sabpf_path_truncate',
 };
 export const ALL_HOOKS = Object.keys(HOOK_PROGRAMS) as HookName[];
+/** Hooks whose programs cgroup mode attaches to each container's cgroup; the rest are node-wide. */
+export const CGROUP_HOOKS = ALL_HOOKS.filter((hook) => !NODE_WIDE_HOOKS.includes(hook));
 
 export const MAP_NAMES = [
   'sabpf_configs',
@@ -178,8 +187,9 @@ export class KernelPrograms {
    * Attaches the programs of hooks to a container's cgroup and pins each link,
    * so the container stays confined if this process exits. Write the
    * container's config first: an attached program without one denies.
+   * Node-wide hooks in the list are skipped: attachGlobal() serves them.
    */
-  attachContainer(cgroupPath: string, hooks: readonly HookName[] = ALL_HOOKS): ContainerLinks {
+  attachContainer(cgroupPath: string, hooks: readonly HookName[] = CGROUP_HOOKS): ContainerLinks {
     this.checkOpen();
     if (this.mode !== 'cgroup') {
       throw new Error(
@@ -192,6 +202,7 @@ export class KernelPrograms {
     const result: ContainerLinks = { cgroupId: id, links: {} };
     try {
       for (const hook of hooks) {
+        if (NODE_WIDE_HOOKS.includes(hook)) continue;
         if (existsSync(join(dir, hook))) {
           throw new Error(`failed to attach ${hook} to ${cgroupPath}: ${join(dir, hook)} is already pinned; detach it first`);
         }
@@ -209,16 +220,17 @@ export class KernelPrograms {
     return result;
   }
 
-  /** Attaches every program to its hook for all tasks (global mode). */
+  /**
+   * Attaches the programs that run for all tasks: every program in global
+   * mode, the node-wide hooks' in cgroup mode. Links pinned by an earlier
+   * process are reused.
+   */
   attachGlobal(): ContainerLinks {
     this.checkOpen();
-    if (this.mode !== 'global') {
-      throw new Error('failed to attach globally: the programs are loaded in cgroup mode; use attachContainer()');
-    }
     const dir = this.linkDir('global');
     mkdirSync(dir, { recursive: true });
     const result: ContainerLinks = { cgroupId: 0n, links: {} };
-    for (const hook of ALL_HOOKS) {
+    for (const hook of this.mode === 'global' ? ALL_HOOKS : NODE_WIDE_HOOKS) {
       const pin = join(dir, hook);
       if (existsSync(pin)) {
         result.links[hook] = this.addon.objGet(pin);
@@ -264,7 +276,7 @@ export class KernelPrograms {
 
   /** Detaches a container's (or the global) links and removes their pins. */
   detach(links: ContainerLinks): void {
-    const dir = this.linkDir(links.cgroupId === 0n && this.mode === 'global' ? 'global' : links.cgroupId);
+    const dir = this.linkDir(links.cgroupId === 0n ? 'global' : links.cgroupId);
     const failures: string[] = [];
     for (const hook of ALL_HOOKS) {
       const fd = links.links[hook];
@@ -521,7 +533,8 @@ export function checkNoOtherVariant(pinRoot: string, variant: ObjectVariant): vo
   const linksDir = join(pinRoot, 'links');
   if (!existsSync(linksDir)) return;
   const attached = readdirSync(linksDir).filter((name) => readdirSync(join(linksDir, name)).length > 0);
-  const others = attached.filter((name) => (variant === 'cgroup' ? !/^\d+$/u.test(name) : name !== variant));
+  // Cgroup mode pins per container (cgroup ids) and its node-wide links under its own name.
+  const others = attached.filter((name) => name !== variant && (variant !== 'cgroup' || !/^\d+$/u.test(name)));
   if (others.length === 0) return;
   const leftovers = others.map((name) => (/^\d+$/u.test(name) ? `cgroup links of cgroup ${name}` : `${name} links`)).join(', ');
   throw new Error(

@@ -136,7 +136,17 @@ describe('compileContainer', () => {
   describe('when only file rules exist', () => {
     it('needs only the file hooks', () => {
       const program = compileContainer(policiesFrom(denyShadow), webContainer);
-      assert.deepEqual(program?.hooks, ['fileOpen', 'fileLink', 'fileRename']);
+      assert.deepEqual(program?.hooks, [
+        'fileOpen',
+        'fileLink',
+        'fileRename',
+        'fileCreate',
+        'fileMkdir',
+        'fileSymlink',
+        'fileUnlink',
+        'fileRmdir',
+        'fileTruncate',
+      ]);
     });
   });
 

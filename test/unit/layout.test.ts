@@ -48,6 +48,9 @@ int main(void) {
   printf("hook socketConnect %d\\n", SABPF_HOOK_SOCKET_CONNECT); printf("hook socketBind %d\\n", SABPF_HOOK_SOCKET_BIND);
   printf("hook socketCreate %d\\n", SABPF_HOOK_SOCKET_CREATE); printf("hook fileLink %d\\n", SABPF_HOOK_FILE_LINK);
   printf("hook socketSendmsg %d\\n", SABPF_HOOK_SOCKET_SENDMSG); printf("hook fileRename %d\\n", SABPF_HOOK_FILE_RENAME);
+  printf("hook fileCreate %d\\n", SABPF_HOOK_FILE_CREATE); printf("hook fileMkdir %d\\n", SABPF_HOOK_FILE_MKDIR);
+  printf("hook fileSymlink %d\\n", SABPF_HOOK_FILE_SYMLINK); printf("hook fileUnlink %d\\n", SABPF_HOOK_FILE_UNLINK);
+  printf("hook fileRmdir %d\\n", SABPF_HOOK_FILE_RMDIR); printf("hook fileTruncate %d\\n", SABPF_HOOK_FILE_TRUNCATE);
   return 0;
 }
 `;

@@ -109,6 +109,16 @@ for (const kernel of kernels)
       it('denies moving a directory above a rule', () => denied('web_rename_parent'));
     });
 
+    describe('node-wide path hooks', () => {
+      it('denies removing a protected file', () => denied('web_unlink'));
+      it('denies truncating it', () => denied('web_truncate'));
+      it('leaves it intact', () => {
+        const p = probe('host_secret_intact');
+        assert.equal(p.rc, 0, p.out);
+        assert.match(p.out, /s3cret/u, 'the file was emptied');
+      });
+    });
+
     describe('bprm_check_security', () => {
       it('denies the binary', () => denied('web_exec_tool'));
       it('denies a symlink to the binary', () => denied('web_exec_link'));
@@ -209,6 +219,13 @@ for (const kernel of kernels)
         assert.ok(record, `no rules-below record for /srv among ${found.length}`);
         assert.equal(record.access, 'write');
         assert.equal(record.rule, 'rules-below');
+      });
+      it('records a file-unlink denial with its rule', () => {
+        const found = records({ pod: 'web-1', operation: 'file-unlink', decision: 'deny', enforced: true });
+        const record = found.find((r) => (r.resource as { path?: string }).path === '/srv/secret/key');
+        assert.ok(record, `no file-unlink record for /srv/secret/key among ${found.length}`);
+        assert.equal(record.access, 'write');
+        assert.equal(record.rule, 'spec.file.rules[0]');
       });
       it('records an exec denial with the resolved binary', () => {
         const found = records({ pod: 'web-1', operation: 'exec', decision: 'deny' });

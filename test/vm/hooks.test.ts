@@ -58,6 +58,7 @@ interface GuestPhase {
   totalEvents?: number;
   pinned?: string[];
   adoptedLinks?: string[];
+  nodeWideLinks?: string[];
   adoptedEvents?: number;
   eventsAfter?: number;
   errors?: Record<string, string>;
@@ -453,6 +454,48 @@ describe('BPF LSM hooks and the native addon in a VM', function () {
     it('leaves raw sockets outside the cgroup unaffected', () => succeeded('main', 'net.outside.raw4'));
   });
 
+  describe('node-wide hooks (names and contents changed without an open)', () => {
+    const writeDenied = (name: string, hook: number, path: string): void => {
+      denied('main', name);
+      event('main', name, { hook, access: Access.write, decision: DENY, flags: enforced, path });
+    };
+    it('denies unlinking a write-protected file', () => writeDenied('write.c1.unlinkRo', Hook.fileUnlink, `${SAFE_DIR}/ro/file`));
+    it('denies truncating it', () => writeDenied('write.c1.truncateRo', Hook.fileTruncate, `${SAFE_DIR}/ro/file`));
+    it('denies creating a file there, even opened for read', () => writeDenied('write.c1.createRo', Hook.fileCreate, `${SAFE_DIR}/ro/new`));
+    it('denies a fifo there', () => writeDenied('write.c1.mknodRo', Hook.fileCreate, `${SAFE_DIR}/ro/fifo`));
+    it('denies a directory there', () => writeDenied('write.c1.mkdirRo', Hook.fileMkdir, `${SAFE_DIR}/ro/dir`));
+    it('denies removing a directory there', () => writeDenied('write.c1.rmdirRo', Hook.fileRmdir, `${SAFE_DIR}/ro/empty`));
+    it('denies a symlink there', () => writeDenied('write.c1.symlinkRo', Hook.fileSymlink, `${SAFE_DIR}/ro/link`));
+    it('denies in a child cgroup of the container', () => denied('main', 'write.c1child.unlinkRo'));
+    it('allows each where no rule protects the name', () => {
+      for (const name of ['createPlain', 'truncatePlain', 'unlinkPlain', 'mknodPlain', 'mkdirPlain', 'rmdirPlain', 'symlinkPlain']) {
+        succeeded('main', `write.c1.${name}`);
+        noEvent('main', `write.c1.${name}`);
+      }
+    });
+    it('denies a symlink where rules lie below', () => {
+      denied('main', 'write.c1.symlinkOntoRules');
+      event('main', 'write.c1.symlinkOntoRules', {
+        hook: Hook.fileSymlink,
+        decision: DENY,
+        flags: enforced | EventFlag.rulesBelow,
+        path: `${SAFE_DIR}/ghost`,
+      });
+    });
+    it('denies moving a symlink where rules lie below', () => {
+      denied('main', 'rename.c1.symlinkOntoRules');
+      event('main', 'rename.c1.symlinkOntoRules', { hook: Hook.fileRename, flags: enforced | EventFlag.rulesBelow });
+    });
+    it('only records in audit mode', () => {
+      succeeded('main', 'write.c2.unlinkRo');
+      event('main', 'write.c2.unlinkRo', { hook: Hook.fileUnlink, decision: DENY, flags: 0, path: `${SAFE_DIR}/ro/audited` });
+    });
+    it('lets an unconfined task unlink it', () => {
+      succeeded('main', 'write.outside.unlinkRo');
+      noEvent('main', 'write.outside.unlinkRo');
+    });
+  });
+
   describe('ring buffer and counters', () => {
     it('delivers every record to JS (none lost in the addon)', () => {
       const main = phase('main');
@@ -480,6 +523,16 @@ describe('BPF LSM hooks and the native addon in a VM', function () {
         'fileLink',
         'fileRename',
         'socketSendmsg',
+      ]));
+    it('keeps the node-wide hooks after the loader process exited', () => denied('adopt', 'orphan.c1.unlinkRo'));
+    it('re-opens the pinned node-wide links', () =>
+      assert.deepEqual(phase('adopt').nodeWideLinks, [
+        'fileCreate',
+        'fileMkdir',
+        'fileSymlink',
+        'fileUnlink',
+        'fileRmdir',
+        'fileTruncate',
       ]));
     it('denies through the adopted programs', () => denied('adopt', 'adopted.c1.secret'));
     it('reads events from the pinned ring buffer in the new process', () =>
@@ -515,6 +568,10 @@ describe('BPF LSM hooks and the native addon in a VM', function () {
         decision: DENY,
         path: `${SAFE_DIR}/wo/target.txt`,
       });
+    });
+    it('denies unlinking a write-protected file there', () => {
+      denied('global', 'global.g1.unlinkRo');
+      event('global', 'global.g1.unlinkRo', { hook: Hook.fileUnlink, decision: DENY, path: `${SAFE_DIR}/ro/global` });
     });
     it('lets an unconfined task link it', () => succeeded('global', 'global.outside.link'));
     it('allows an unconfined task to read the protected file', () => succeeded('global', 'global.outside.secret'));
@@ -617,6 +674,16 @@ describe('BPF LSM hooks and the native addon in a VM', function () {
       it('denies moving a protected file', () => {
         denied(L, 'legacy.l1.rename');
         event(L, 'legacy.l1.rename', { hook: Hook.fileRename, decision: DENY, path: `${SAFE_DIR}/secretdir/moved.txt` });
+      });
+
+      it('denies unlinking a write-protected file', () => {
+        denied(L, 'legacy.l1.unlinkRo');
+        event(L, 'legacy.l1.unlinkRo', { hook: Hook.fileUnlink, decision: DENY, path: `${SAFE_DIR}/ro/legacy` });
+      });
+
+      it('denies a symlink where rules lie below', () => {
+        denied(L, 'legacy.l1.symlinkOntoRules');
+        event(L, 'legacy.l1.symlinkOntoRules', { hook: Hook.fileSymlink, flags: enforced | EventFlag.rulesBelow });
       });
 
       it('allows a binary without rules', () => succeeded(L, 'legacy.l1.execAllowed'));

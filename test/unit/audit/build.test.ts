@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { buildDecision } from '../../../enforcer/audit/build.js';
-import { validateRecord, type DecisionEvent } from '../../../enforcer/audit/index.js';
+import { FILE_OPERATIONS, validateRecord, type DecisionEvent } from '../../../enforcer/audit/index.js';
 
 const base = {
   namespace: 'shop',
@@ -23,7 +23,7 @@ const base = {
 } as const;
 
 describe('buildDecision', () => {
-  for (const operation of ['file-open', 'file-link'] as const) {
+  for (const operation of FILE_OPERATIONS) {
     describe(`when the operation is ${operation} with a kernel time`, () => {
       const time = new Date('2026-12-04T22:00:00.123Z');
       const record = buildDecision(

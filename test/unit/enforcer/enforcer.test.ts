@@ -38,6 +38,13 @@ async function started(kernel = new FakeKernel()): Promise<{ kernel: FakeKernel;
 }
 
 describe('Enforcer', () => {
+  describe('when it starts in cgroup mode', () => {
+    it('attaches the node-wide hooks first', async () => {
+      const { kernel } = await started();
+      assert.equal(kernel.calls[0], 'attach-global');
+    });
+  });
+
   describe('when a policy selects a new container', () => {
     it('writes entries, then the config, then attaches', async () => {
       const { kernel, enforcer } = await started();
@@ -45,7 +52,7 @@ describe('Enforcer', () => {
       await enforcer.upsertContainer(web);
 
       const configAt = kernel.calls.findIndex((c) => c.startsWith('config'));
-      const attachAt = kernel.calls.findIndex((c) => c.startsWith('attach'));
+      const attachAt = kernel.calls.findIndex((c) => c.startsWith('attach '));
       const updateAt = kernel.calls.findIndex((c) => c.startsWith('update sabpf_nodes'));
       assert.ok(updateAt >= 0 && updateAt < configAt, kernel.calls.join('\n'));
       assert.ok(configAt < attachAt, kernel.calls.join('\n'));
@@ -126,7 +133,7 @@ describe('Enforcer', () => {
       await enforcer.upsertContainer(web);
       await enforcer.finishInitialSync();
       assert.ok(kernel.calls.includes(`adopt ${webId}`));
-      assert.ok(!kernel.calls.some((c) => c.startsWith('attach')), 'no second attach of a pinned hook');
+      assert.ok(!kernel.calls.some((c) => c.startsWith('attach ')), 'no second attach of a pinned hook');
       const newSlot = kernel.configOf(webId)!.readUInt32LE(0);
       assert.ok(newSlot > oldSlot);
       assert.equal(kernel.slotEntries(oldSlot), 0);

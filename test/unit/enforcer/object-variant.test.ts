@@ -55,6 +55,14 @@ describe('pinned links of another variant', () => {
     assert.doesNotThrow(() => checkNoOtherVariant(pinRootWith('4242'), 'cgroup'));
   });
 
+  it('accepts the node-wide links of cgroup mode', () => {
+    assert.doesNotThrow(() => checkNoOtherVariant(pinRootWith('4242', 'cgroup'), 'cgroup'));
+  });
+
+  it('rejects the node-wide links of cgroup mode under global', () => {
+    assert.throws(() => checkNoOtherVariant(pinRootWith('cgroup'), 'global'), /cgroup links from an earlier run/u);
+  });
+
   it('rejects global links under legacy', () => {
     assert.throws(
       () => checkNoOtherVariant(pinRootWith('global'), 'legacy'),

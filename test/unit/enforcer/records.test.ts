@@ -1,11 +1,12 @@
 // Resolving kernel events into audit records: the rename cases, whose
 // decision may come from rules below a moved directory rather than a rule
-// the replay can find.
+// the replay can find, and the node-wide path hooks, judged as writes.
 import assert from 'node:assert/strict';
 
 import { compileSelected } from '../../../compiler/compile.js';
 import { EventFlag, Hook } from '../../../compiler/layout.js';
 import { resolveEvent } from '../../../enforcer/core/records.js';
+import { operationText } from '../../../enforcer/k8s/denial-message.js';
 import type { NodeContainer } from '../../../enforcer/core/types.js';
 import type { SabpfEvent } from '../../../enforcer/kernel/index.js';
 import { policiesFrom, policyYaml } from '../helpers.js';
@@ -23,14 +24,14 @@ const selected = policiesFrom(
 );
 const program = compileSelected(selected, { namespace: 'shop', pod: 'web-1', container: 'nginx' });
 
-function renameEvent(path: string, flags: number): SabpfEvent {
+function renameEvent(path: string, flags: number, hook: number = Hook.fileRename): SabpfEvent {
   return {
     timeBootNs: 0n,
     cgroupId: 42n,
     pid: 7,
     ppid: 1,
     uid: 0,
-    hook: Hook.fileRename,
+    hook,
     access: 1,
     decision: 1,
     flags,
@@ -65,4 +66,25 @@ describe('resolveEvent for renames', () => {
     assert.equal(resolved.record.rule, 'spec.file.rules[0]');
     assert.equal(resolved.record.access, 'write');
   });
+});
+
+describe('resolveEvent for the node-wide path hooks', () => {
+  const cases: Array<[number, string, string]> = [
+    [Hook.fileCreate, 'file-create', 'create'],
+    [Hook.fileMkdir, 'file-mkdir', 'mkdir'],
+    [Hook.fileSymlink, 'file-symlink', 'symlink'],
+    [Hook.fileUnlink, 'file-unlink', 'unlink'],
+    [Hook.fileRmdir, 'file-rmdir', 'rmdir'],
+    [Hook.fileTruncate, 'file-truncate', 'truncate'],
+  ];
+  for (const [hook, operation, verb] of cases) {
+    it(`records ${operation} as a write`, () => {
+      const resolved = resolveEvent(renameEvent('/srv/secret/key', EventFlag.enforced, hook), web, program, selected, 'n1');
+      assert.ok(resolved, 'the event did not resolve');
+      assert.equal(resolved.record.operation, operation);
+      assert.equal(resolved.record.access, 'write');
+      assert.equal(resolved.record.rule, 'spec.file.rules[0]');
+      assert.equal(operationText(resolved.record), `${verb} /srv/secret/key (write)`);
+    });
+  }
 });

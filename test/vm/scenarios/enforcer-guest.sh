@@ -138,6 +138,11 @@ rm -f /srv/data/alias
 # Renames: moving the secret out would give it a name no rule protects.
 probe web_rename web mv /srv/secret/key /srv/data/moved
 probe web_rename_read web cat /srv/data/moved
+
+# Changes made without an open for write: removing or truncating the secret.
+probe web_unlink web rm -f /srv/secret/key
+probe web_truncate web truncate -s 0 /srv/secret/key
+probe host_secret_intact - cat /srv/secret/key
 probe web_rename_parent web mv /srv /srv-moved
 
 # Exec: the binary, a symlink to it, a script whose interpreter it is.

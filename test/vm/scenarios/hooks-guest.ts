@@ -106,8 +106,8 @@ const edgeLong = `${t}/${'n'.repeat(32)}`;
 const deepDir = `${t}/deep/${Array.from({ length: 60 }, () => deepName).join('/')}`;
 
 function setupFiles(): void {
-  sh(`mkdir -p ${t}/ro ${t}/kids/sub ${t}/bin ${t}/secretdir ${t}/links ${t}/mv/dir ${t}/nest/a ${t}/swap ${t}/wo ${deepDir}
-      for f in secret.txt plain.txt audited.txt fs.txt ro/file ro/moved kids/a kids/sub/b secretdir/s.txt secretdir/moved.txt mv/one mv/two mv/three mv/g-src wo/target.txt nest/a/secret; do echo data > ${t}/$f; done
+  sh(`mkdir -p ${t}/ro ${t}/kids/sub ${t}/bin ${t}/secretdir ${t}/links ${t}/mv/dir ${t}/nest/a ${t}/swap ${t}/wo ${t}/ro/empty ${deepDir}
+      for f in secret.txt plain.txt audited.txt fs.txt ro/file ro/moved kids/a kids/sub/b secretdir/s.txt secretdir/moved.txt mv/one mv/two mv/three mv/g-src wo/target.txt ro/audited ro/outside ro/global ro/legacy nest/a/secret; do echo data > ${t}/$f; done
       mkdir -p ${longDir} && echo data > ${longDir}/secret.txt && echo data > ${longDir}/plain.txt
       for d in ${edgeShort} ${edgeLong}; do mkdir -p $d && echo data > $d/secret.txt && echo data > $d/plain.txt; done
       echo deep > ${deepDir}/file; echo deep > ${deepDir}/other
@@ -200,6 +200,7 @@ async function phaseMain(): Promise<Record<string, unknown>> {
   k.setConfig(cgroupId(c2), configWith({ ...rules, enforce: 0, rawSocket: raw }));
   k.setConfig(cgroupId(c3), configWith({ execRoot: usrBinOnly.root, postureDeny: [0, 1, 0] }));
   const links = [c1, c2, c3, c4].map((cg) => k.attachContainer(cg));
+  const nodeWide = k.attachGlobal();
 
   // A child cgroup of c1 (a container's own sub-cgroup) inherits c1's
   // programs and must find c1's config as its nearest configured ancestor.
@@ -285,6 +286,29 @@ async function phaseMain(): Promise<Record<string, unknown>> {
   probe('rename.c1.exchangeWithRules', 'c1', 'exchange', `${t}/swap`, `${t}/nest`);
   probe('rename.c2.parentOfRule', 'c2', 'rename', `${t}/nest`, `${t}/nest-audit`);
 
+  // Names and contents changed without an open for write (node-wide
+  // programs): each is a write at the name. ro is write-protected.
+  probe('write.c1.unlinkRo', 'c1', 'unlink', `${t}/ro/file`);
+  probe('write.c1.truncateRo', 'c1', 'truncate', `${t}/ro/file`);
+  probe('write.c1.createRo', 'c1', 'create', `${t}/ro/new`);
+  probe('write.c1.mknodRo', 'c1', 'mknod', `${t}/ro/fifo`);
+  probe('write.c1.mkdirRo', 'c1', 'mkdir', `${t}/ro/dir`);
+  probe('write.c1.rmdirRo', 'c1', 'rmdir', `${t}/ro/empty`);
+  probe('write.c1.symlinkRo', 'c1', 'symlink', `${t}/plain.txt`, `${t}/ro/link`);
+  probe('write.c1child.unlinkRo', 'c1/child', 'unlink', `${t}/ro/file`);
+  probe('write.c1.createPlain', 'c1', 'create', `${t}/mv/created`);
+  probe('write.c1.truncatePlain', 'c1', 'truncate', `${t}/mv/created`);
+  probe('write.c1.unlinkPlain', 'c1', 'unlink', `${t}/mv/created`);
+  probe('write.c1.mknodPlain', 'c1', 'mknod', `${t}/mv/fifo`);
+  probe('write.c1.mkdirPlain', 'c1', 'mkdir', `${t}/mv/newdir`);
+  probe('write.c1.rmdirPlain', 'c1', 'rmdir', `${t}/mv/newdir`);
+  probe('write.c1.symlinkPlain', 'c1', 'symlink', `${t}/links`, `${t}/mv/sym`);
+  // A symlink where rules lie below (ghost/key) would lead those paths elsewhere.
+  probe('write.c1.symlinkOntoRules', 'c1', 'symlink', `${t}/links`, `${t}/ghost`);
+  probe('rename.c1.symlinkOntoRules', 'c1', 'rename', `${t}/mv/sym`, `${t}/ghost`);
+  probe('write.c2.unlinkRo', 'c2', 'unlink', `${t}/ro/audited`);
+  probe('write.outside.unlinkRo', undefined, 'unlink', `${t}/ro/outside`);
+
   // Exec.
   probe('exec.c1.allowed', 'c1', 'exec', '/bin/true');
   probe('exec.c1.denied', 'c1', 'exec', `${t}/bin/denied`);
@@ -354,6 +378,7 @@ async function phaseMain(): Promise<Record<string, unknown>> {
   listener.close();
   for (const l of links.slice(1)) k.detach(l);
   k.release(links[0]!);
+  k.release(nodeWide);
   k.close();
   return result;
 }
@@ -364,12 +389,14 @@ async function phaseAdopt(): Promise<Record<string, unknown>> {
   // No enforcer runs now: the pins alone must keep c1 confined.
   probe('orphan.c1.secret', 'c1', 'open', `${t}/secret.txt`, 'r');
   probe('orphan.c1.plain', 'c1', 'open', `${t}/plain.txt`, 'r');
+  probe('orphan.c1.unlinkRo', 'c1', 'unlink', `${t}/ro/file`);
 
   // A new enforcer adopts programs, maps and links instead of reloading.
   const k = loadPrograms({ mode: 'cgroup', pinRoot });
   const sub = k.subscribe((e) => events.push(e));
   const pinned = k.pinnedContainers().map(String);
   const links = k.adoptContainer(cgroupId(c1));
+  const nodeWideLinks = Object.keys(k.attachGlobal().links);
   probe('adopted.c1.secret', 'c1', 'open', `${t}/secret.txt`, 'r');
   await sleep(1000);
   assignEvents();
@@ -385,6 +412,7 @@ async function phaseAdopt(): Promise<Record<string, unknown>> {
     adopted: k.adopted,
     pinned,
     adoptedLinks,
+    nodeWideLinks,
     c1: cgroupId(c1).toString(),
     adoptedEvents,
     counters: counters(k),
@@ -421,6 +449,7 @@ async function phaseGlobal(): Promise<Record<string, unknown>> {
   probe('global.g1.rename', 'g1', 'rename', `${t}/secretdir/moved.txt`, `${t}/links/moved-global`);
   // The node-wide objects do not read the hook's flags: any file at the new name is judged for read.
   probe('global.g1.overReadProtected', 'g1', 'rename', `${t}/mv/g-src`, `${t}/wo/target.txt`);
+  probe('global.g1.unlinkRo', 'g1', 'unlink', `${t}/ro/global`);
   probe('global.outside.link', undefined, 'link', `${t}/secret.txt`, `${t}/links/secret-global-outside`);
   probe('global.outside.secret', undefined, 'open', `${t}/secret.txt`, 'r');
   probe('global.outside.execDenied', undefined, 'exec', `${t}/bin/denied`, '--help');
@@ -497,6 +526,8 @@ async function phaseLegacy(mode: 'auto' | 'legacy'): Promise<Record<string, unkn
   probe('legacy.l1.link', 'l1', 'link', `${t}/secret.txt`, `${t}/links/secret-legacy`);
   probe('legacy.outside.link', undefined, 'link', `${t}/secret.txt`, `${t}/links/secret-legacy-outside`);
   probe('legacy.l1.rename', 'l1', 'rename', `${t}/secretdir/moved.txt`, `${t}/links/moved-legacy`);
+  probe('legacy.l1.unlinkRo', 'l1', 'unlink', `${t}/ro/legacy`);
+  probe('legacy.l1.symlinkOntoRules', 'l1', 'symlink', `${t}/links`, `${t}/ghost`);
 
   probe('legacy.l1.execAllowed', 'l1', 'exec', '/bin/true');
   probe('legacy.l1.execDenied', 'l1', 'exec', `${t}/bin/denied`);

@@ -14,6 +14,11 @@
  *     link OLD NEW              link(2): a hard link NEW to the file OLD
  *     rename OLD NEW            rename(2)
  *     exchange OLD NEW          renameat2(2) with RENAME_EXCHANGE
+ *     create PATH               open(2) with O_RDONLY | O_CREAT (mode 0644)
+ *     mknod PATH                mknod(2) of a fifo
+ *     mkdir PATH | rmdir PATH | unlink PATH
+ *     symlink TARGET PATH       symlink(2): PATH pointing to TARGET
+ *     truncate PATH             truncate(2) to 0 bytes
  *     connect ADDR PORT tcp|udp|mptcp  connect(2); ADDR is IPv4 or IPv6 (may be mapped)
  *     bind ADDR PORT tcp|udp    bind(2)
  *     bind-v6only ADDR PORT tcp|udp  bind(2) of an IPv6 socket with IPV6_V6ONLY set
@@ -202,12 +207,26 @@ int main(int argc, char **argv)
 	/* Through syscall(2): older C libraries have no renameat2 wrapper. 2 is RENAME_EXCHANGE. */
 	if (!strcmp(op, "exchange") && argc == 4)
 		return report((int)syscall(SYS_renameat2, AT_FDCWD, argv[2], AT_FDCWD, argv[3], 2));
+	if (!strcmp(op, "create") && argc == 3)
+		return report(open(argv[2], O_RDONLY | O_CREAT, 0644));
+	if (!strcmp(op, "mknod") && argc == 3)
+		return report(mknod(argv[2], S_IFIFO | 0644, 0));
+	if (!strcmp(op, "mkdir") && argc == 3)
+		return report(mkdir(argv[2], 0755));
+	if (!strcmp(op, "rmdir") && argc == 3)
+		return report(rmdir(argv[2]));
+	if (!strcmp(op, "unlink") && argc == 3)
+		return report(unlink(argv[2]));
+	if (!strcmp(op, "symlink") && argc == 4)
+		return report(symlink(argv[2], argv[3]));
+	if (!strcmp(op, "truncate") && argc == 3)
+		return report(truncate(argv[2], 0));
 	if (!strcmp(op, "raw6"))
 		return report(socket(AF_INET6, SOCK_RAW, IPPROTO_ICMPV6));
 	if (!strcmp(op, "packet"))
 		return report(socket(AF_PACKET, SOCK_RAW, 0));
 
 usage:
-	fprintf(stderr, "usage: sabpf-probe [-c CGROUP_DIR] open|openat|deep|exec|link|rename|exchange|connect|bind|raw4|raw6|packet ARGS...\n");
+	fprintf(stderr, "usage: sabpf-probe [-c CGROUP_DIR] open|openat|deep|exec|link|rename|exchange|create|mknod|mkdir|rmdir|unlink|symlink|truncate|connect|bind|raw4|raw6|packet ARGS...\n");
 	return 2;
 }
