@@ -28,7 +28,7 @@ export const Hook = {
   fileSymlink: 1 << 10,
   fileUnlink: 1 << 11,
   fileRmdir: 1 << 12,
-  /** path_truncate: truncate(2), ftruncate(2) and open(2) with O_TRUNC. */
+  /** path_truncate: truncate(2); file_open judges open(2) with O_TRUNC as a write. */
   fileTruncate: 1 << 13,
 } as const;
 export type HookName = keyof typeof Hook;
@@ -85,7 +85,7 @@ export const EventFlag = {
   posture: 1 << 2,
   truncated: 1 << 3,
   v6only: 1 << 4,
-  /** A directory move, denied for the rules below the directory. */
+  /** A directory or symlink given a name with rules below it, denied for those rules. */
   rulesBelow: 1 << 5,
 } as const;
 

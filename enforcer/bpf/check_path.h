@@ -279,10 +279,12 @@ static __always_inline int sabpf_check_path(const struct sabpf_config *cfg, stru
  * and when writing at the new name would be (a link into a protected tree
  * is a write there). A rename is judged the same way, since it gives the
  * file the new name, and the caller adds read at the new name when a file
- * there could move to the old name (new_accesses). A rename (moves_tree)
- * that moves a directory or a symlink is also denied when rules lie below
+ * there could move to the old name (new_accesses). A link or rename that
+ * gives a directory or a symlink a name is also denied when rules lie below
  * either name: the one at the old name, or one already at the new name,
- * which RENAME_EXCHANGE moves too. Both names are on one mount, because the
+ * which RENAME_EXCHANGE moves too. (A hard link to a symlink is allowed by
+ * the kernel, and would lead the paths below the new name elsewhere.) Both
+ * names are on one mount, because the
  * kernel rejects links and renames across mounts before these hooks. The
  * event names the path that decided: the existing file, unless only the
  * new name is protected.
@@ -290,7 +292,7 @@ static __always_inline int sabpf_check_path(const struct sabpf_config *cfg, stru
 static __always_inline int sabpf_check_link(const struct sabpf_config *cfg,
 					    struct dentry *old_dentry, struct dentry *new_dentry,
 					    struct vfsmount *mnt, const struct sabpf_path_check *c,
-					    __u32 new_accesses, __u32 moves_tree)
+					    __u32 new_accesses)
 {
 	struct sabpf_outcome o, at_new;
 	__u32 new_truncated, new_decides, rules_below;
@@ -312,7 +314,7 @@ static __always_inline int sabpf_check_link(const struct sabpf_config *cfg,
 	o = sabpf_decide_path(cfg, run, old_dentry, mnt, c, SABPF_READ | SABPF_WRITE);
 	sabpf_mark_truncated(run, &o);
 	rules_below |= run->match[SABPF_MATCH_TARGET].exact;
-	if (moves_tree && rules_below && (sabpf_names_tree(old_dentry) || sabpf_names_tree(new_dentry)))
+	if (rules_below && (sabpf_names_tree(old_dentry) || sabpf_names_tree(new_dentry)))
 		o = sabpf_stronger(o, sabpf_rules_below(cfg));
 
 	/* The existing file decides unless the new name is strictly stronger. */

@@ -68,6 +68,7 @@ enum sabpf_variant {
 #define S_IFDIR 0040000
 #define S_IFLNK 0120000
 #define RENAME_EXCHANGE (1 << 1)
+#define O_TRUNC 01000
 #define AF_INET 2
 #define AF_INET6 10
 #define AF_PACKET 17

@@ -27,8 +27,15 @@ int BPF_PROG(sabpf_file_open, struct file *file)
 	if (!(cfg->hooks & SABPF_HOOK_FILE_OPEN))
 		return SABPF_ALLOW;
 
-	/* Read and write are separate accesses. Opening a binary to exec it reads it. */
+	/*
+	 * Read and write are separate accesses. Opening a binary to exec it
+	 * reads it. O_TRUNC empties the file whatever the mode, so it is a
+	 * write: from 6.2 on, the kernel no longer calls path_truncate for it.
+	 * The flag is cleared only after this hook.
+	 */
 	mode = file->f_mode;
+	if (file->f_flags & O_TRUNC)
+		mode |= FMODE_WRITE;
 	if (mode & FMODE_READ)
 		accesses |= SABPF_READ;
 	if (mode & FMODE_WRITE)

@@ -33,7 +33,13 @@ static __always_inline int sabpf_path_write(struct dentry *dentry, struct vfsmou
 	return sabpf_node_verdict(sabpf_check_path(cfg, dentry, mnt, &c, SABPF_WRITE, names_tree));
 }
 
-/* Also runs for open(2) with O_CREAT when the file does not exist yet. */
+/*
+ * Also runs for open(2) with O_CREAT of a name not in the dentry cache,
+ * before the kernel has looked the file up.
+ * NOTE: when it does exist, the kernel ignores this verdict and opens it
+ * (file_open then judges the open), so a denial recorded here blocked
+ * nothing. SELinux and AppArmor see the same call.
+ */
 SABPF_NODE_LSM(path_mknod)
 int BPF_PROG(sabpf_path_mknod, const struct path *dir, struct dentry *dentry)
 {
@@ -64,7 +70,11 @@ int BPF_PROG(sabpf_path_rmdir, const struct path *dir, struct dentry *dentry)
 	return sabpf_path_write(dentry, dir->mnt, SABPF_HOOK_FILE_RMDIR, 0);
 }
 
-/* truncate(2), ftruncate(2) and open(2) with O_TRUNC. */
+/*
+ * truncate(2). Before 6.2 the kernel also called it for ftruncate(2) and
+ * open(2) with O_TRUNC; file_open judges O_TRUNC as a write on any kernel,
+ * and ftruncate needs a descriptor opened for write.
+ */
 SABPF_NODE_LSM(path_truncate)
 int BPF_PROG(sabpf_path_truncate, const struct path *path)
 {

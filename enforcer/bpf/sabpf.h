@@ -212,7 +212,7 @@ enum sabpf_decision {
 #define SABPF_EVENT_POSTURE (1 << 2)   /* no rule matched: the posture decided */
 #define SABPF_EVENT_TRUNCATED (1 << 3) /* path too deep: decided by posture */
 #define SABPF_EVENT_V6ONLY (1 << 4)    /* a bind to :: that IPV6_V6ONLY keeps off 0.0.0.0 */
-#define SABPF_EVENT_RULES_BELOW (1 << 5) /* a directory move, denied for the rules below it */
+#define SABPF_EVENT_RULES_BELOW (1 << 5) /* a directory or symlink given a name with rules below it */
 
 /*
  * One recorded decision, sent over ring buffer sabpf_events. Fixed size;

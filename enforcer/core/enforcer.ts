@@ -123,16 +123,19 @@ export class Enforcer implements DesiredStateSink {
       const stale = deleteUnnamedSlots(this.kernel);
       if (stale > 0) this.log.warn({ entries: stale }, 'deleted map entries of slots no config names, left by an interrupted enforcer');
       this.kernel.attachGlobal();
-      if (this.kernel.mode === 'global') {
-        for (const key of this.kernel.keys('sabpf_configs')) {
-          const config = this.kernel.lookupElem('sabpf_configs', key);
-          this.orphans.set(key.readBigUInt64LE(0), { links: undefined, slot: config?.readUInt32LE(0) });
-        }
-      } else {
+      if (this.kernel.mode === 'cgroup') {
         for (const id of this.kernel.pinnedContainers()) {
           const config = this.kernel.lookupElem('sabpf_configs', u64(id));
           this.orphans.set(id, { links: this.kernel.adoptContainer(id), slot: config?.readUInt32LE(0) });
         }
+      }
+      // Every config waits for its container too. In cgroup mode, one without
+      // links (left by a crash before the attach) still binds the node-wide hooks.
+      for (const key of this.kernel.keys('sabpf_configs')) {
+        const id = key.readBigUInt64LE(0);
+        if (this.orphans.has(id)) continue;
+        const config = this.kernel.lookupElem('sabpf_configs', key);
+        this.orphans.set(id, { links: undefined, slot: config?.readUInt32LE(0) });
       }
       this.log.info(
         { mode: this.kernel.mode, object: this.kernel.variant, adopted: this.orphans.size, nextSlot: this.nextSlot },

@@ -486,6 +486,14 @@ describe('BPF LSM hooks and the native addon in a VM', function () {
       denied('main', 'rename.c1.symlinkOntoRules');
       event('main', 'rename.c1.symlinkOntoRules', { hook: Hook.fileRename, flags: enforced | EventFlag.rulesBelow });
     });
+    it('denies hard-linking a symlink where rules lie below', () => {
+      denied('main', 'link.c1.symlinkOntoRules');
+      event('main', 'link.c1.symlinkOntoRules', { hook: Hook.fileLink, flags: enforced | EventFlag.rulesBelow });
+    });
+    it('denies opening for read with O_TRUNC there', () => {
+      denied('main', 'write.c1.readTruncRo');
+      event('main', 'write.c1.readTruncRo', { hook: Hook.fileOpen, access: Access.write, decision: DENY, path: `${SAFE_DIR}/ro/file` });
+    });
     it('only records in audit mode', () => {
       succeeded('main', 'write.c2.unlinkRo');
       event('main', 'write.c2.unlinkRo', { hook: Hook.fileUnlink, decision: DENY, flags: 0, path: `${SAFE_DIR}/ro/audited` });

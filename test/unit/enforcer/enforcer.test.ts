@@ -150,6 +150,18 @@ describe('Enforcer', () => {
       assert.equal(kernel.configOf(webId), undefined);
       assert.equal(kernel.keys('sabpf_nodes').length, 0);
     });
+
+    it('deletes a config left without links', async () => {
+      const first = await started();
+      await first.enforcer.upsertPolicy({ policy: denyShadow });
+      await first.enforcer.upsertContainer(web);
+      first.kernel.pinned.clear();
+
+      const { kernel, enforcer } = await started(first.kernel);
+      await enforcer.finishInitialSync();
+      assert.equal(kernel.configOf(webId), undefined);
+      assert.equal(kernel.keys('sabpf_nodes').length, 0);
+    });
   });
 
   describe('when a signature check rejects an update', () => {

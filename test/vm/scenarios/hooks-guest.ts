@@ -306,6 +306,9 @@ async function phaseMain(): Promise<Record<string, unknown>> {
   // A symlink where rules lie below (ghost/key) would lead those paths elsewhere.
   probe('write.c1.symlinkOntoRules', 'c1', 'symlink', `${t}/links`, `${t}/ghost`);
   probe('rename.c1.symlinkOntoRules', 'c1', 'rename', `${t}/mv/sym`, `${t}/ghost`);
+  probe('link.c1.symlinkOntoRules', 'c1', 'link', `${t}/mv/sym`, `${t}/ghost`);
+  // O_TRUNC empties a file opened for read: file_open judges it as a write.
+  probe('write.c1.readTruncRo', 'c1', 'open', `${t}/ro/file`, 't');
   probe('write.c2.unlinkRo', 'c2', 'unlink', `${t}/ro/audited`);
   probe('write.outside.unlinkRo', undefined, 'unlink', `${t}/ro/outside`);
 

@@ -6,7 +6,7 @@
  *
  *   sabpf-probe [-c CGROUP_DIR] OP ARGS...
  *     -c DIR                    join the cgroup first (write to DIR/cgroup.procs)
- *     open PATH r|w|rw          open(2)
+ *     open PATH r|w|rw|t        open(2); t is O_RDONLY | O_TRUNC
  *     openat DIR NAME r|w|rw    openat(2) relative to an fd of DIR
  *     deep N NAME r|w|rw|c      chdir N levels down a chain of "a" directories
  *                               (made as needed), then open(2) NAME there; c creates
@@ -71,7 +71,9 @@ static int open_flags(const char *mode)
 		return O_RDWR;
 	if (!strcmp(mode, "c"))
 		return O_WRONLY | O_CREAT;
-	fprintf(stderr, "sabpf-probe: mode must be r, w or rw, not %s\n", mode);
+	if (!strcmp(mode, "t"))
+		return O_RDONLY | O_TRUNC;
+	fprintf(stderr, "sabpf-probe: mode must be r, w, rw, c or t, not %s\n", mode);
 	exit(2);
 }
 
