@@ -30,6 +30,7 @@ export const Hook = {
   fileRmdir: 1 << 12,
   /** path_truncate: truncate(2); file_open judges open(2) with O_TRUNC as a write. */
   fileTruncate: 1 << 13,
+  fileChmod: 1 << 14,
 } as const;
 export type HookName = keyof typeof Hook;
 
@@ -49,6 +50,7 @@ export const LSM_HOOK: Record<HookName, string> = {
   fileUnlink: 'path_unlink',
   fileRmdir: 'path_rmdir',
   fileTruncate: 'path_truncate',
+  fileChmod: 'path_chmod',
 };
 
 /**
@@ -56,7 +58,15 @@ export const LSM_HOOK: Record<HookName, string> = {
  * kernel runs at most 10 distinct lsm_cgroup hooks on a node, and the
  * per-container programs use 8. Their programs find the container by cgroup id.
  */
-export const NODE_WIDE_HOOKS: readonly HookName[] = ['fileCreate', 'fileMkdir', 'fileSymlink', 'fileUnlink', 'fileRmdir', 'fileTruncate'];
+export const NODE_WIDE_HOOKS: readonly HookName[] = [
+  'fileCreate',
+  'fileMkdir',
+  'fileSymlink',
+  'fileUnlink',
+  'fileRmdir',
+  'fileTruncate',
+  'fileChmod',
+];
 
 /** The hooks a config with file rules or a restrictive file posture needs. */
 export const FILE_HOOKS = Hook.fileOpen | Hook.fileLink | Hook.fileRename | NODE_WIDE_HOOKS.reduce((bits, h) => bits | Hook[h], 0);

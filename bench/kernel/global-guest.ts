@@ -55,7 +55,7 @@ function openLoop(cgroup: string): number {
   const r = spawnSync('sh', ['-c', `echo $$ >${cgroup}/cgroup.procs && exec node -e "${loopScript}"`], { encoding: 'utf8' });
   const ns = Number(r.stdout.trim());
   if (r.status !== 0 || !Number.isFinite(ns)) {
-    throw new Error(`failed to run the open loop in ${cgroup}: exit ${r.status}: ${r.stdout}${r.stderr}`);
+    throw new Error(`failed to run the ${op} loop in ${cgroup}: exit ${r.status}: ${r.stdout}${r.stderr}`);
   }
   return ns;
 }
@@ -92,7 +92,7 @@ function main(): void {
   const programNs = { confined: perRun(confined), unconfined: perRun(unconfined) };
   setBpfStats(false);
 
-  // 2. The unconfined task's open+close, attached against detached. A
+  // 2. The unconfined task's operation, attached against detached. A
   // tracing program attaches once per load (a second attach after a detach
   // fails with ENOENT), so each round attaches a fresh load.
   for (const link of links) o.addon.closeFd(link);

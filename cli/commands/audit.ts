@@ -48,7 +48,8 @@ const FILTER_HELP = `Filters (all optional; a record must match every one given)
   --policy NS/NAME     Deciding policy, as namespace/name
   --operation VALUE    file-open, file-link, file-rename, file-create,
                        file-mkdir, file-symlink, file-unlink, file-rmdir,
-                       file-truncate, exec, connect, bind or socket-create
+                       file-truncate, file-chmod, exec, connect, bind or
+                       socket-create
   --kind VALUE         decision, dropped, start or stop
   --since TIME         Records at or after TIME: RFC 3339 (2024-05-01T12:00:00Z)
                        or a duration before now (90s, 15m, 2h, 1h30m, 7d)

@@ -19,6 +19,7 @@ export const FILE_OPERATIONS = [
   'file-unlink',
   'file-rmdir',
   'file-truncate',
+  'file-chmod',
 ] as const;
 export type FileOperation = (typeof FILE_OPERATIONS)[number];
 

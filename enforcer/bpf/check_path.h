@@ -279,23 +279,27 @@ static __always_inline int sabpf_check_path(const struct sabpf_config *cfg, stru
  * and when writing at the new name would be (a link into a protected tree
  * is a write there). A rename is judged the same way, since it gives the
  * file the new name, and the caller adds read at the new name when a file
- * there could move to the old name (new_accesses). A link or rename that
- * gives a directory or a symlink a name is also denied when rules lie below
- * either name: the one at the old name, or one already at the new name,
- * which RENAME_EXCHANGE moves too. (A hard link to a symlink is allowed by
- * the kernel, and would lead the paths below the new name elsewhere.) Both
- * names are on one mount, because the
- * kernel rejects links and renames across mounts before these hooks. The
- * event names the path that decided: the existing file, unless only the
- * new name is protected.
+ * there could move to the old name (new_accesses).
+ *
+ * A directory or a symlink leads the paths below its name. So giving one
+ * a name with rules below it is denied (sabpf_rules_below): a link of a
+ * symlink (the kernel links the symlink itself), or a rename to that name.
+ * A rename (renames) also takes the old name away, so rules below the old
+ * name count too, and with RENAME_EXCHANGE the one already at the new name
+ * moves to the old one.
+ *
+ * Both names are on one mount, because the kernel rejects links and
+ * renames across mounts before these hooks. The event names the path that
+ * decided: the existing file, unless only the new name is protected (or
+ * only it has rules below).
  */
 static __always_inline int sabpf_check_link(const struct sabpf_config *cfg,
 					    struct dentry *old_dentry, struct dentry *new_dentry,
 					    struct vfsmount *mnt, const struct sabpf_path_check *c,
-					    __u32 new_accesses)
+					    __u32 new_accesses, __u32 renames)
 {
 	struct sabpf_outcome o, at_new;
-	__u32 new_truncated, new_decides, rules_below;
+	__u32 new_truncated, new_decides, below_new, below_old, walk_new;
 	struct sabpf_run *run;
 
 	if (sabpf_nothing_to_decide(cfg, c))
@@ -309,12 +313,12 @@ static __always_inline int sabpf_check_link(const struct sabpf_config *cfg,
 	at_new = sabpf_decide_path(cfg, run, new_dentry, mnt, c, new_accesses);
 	sabpf_mark_truncated(run, &at_new);
 	new_truncated = run->walk[SABPF_STACK_TARGET].truncated;
-	rules_below = run->match[SABPF_MATCH_TARGET].exact;
+	below_new = run->match[SABPF_MATCH_TARGET].exact;
 
 	o = sabpf_decide_path(cfg, run, old_dentry, mnt, c, SABPF_READ | SABPF_WRITE);
 	sabpf_mark_truncated(run, &o);
-	rules_below |= run->match[SABPF_MATCH_TARGET].exact;
-	if (rules_below && (sabpf_names_tree(old_dentry) || sabpf_names_tree(new_dentry)))
+	below_old = run->match[SABPF_MATCH_TARGET].exact & renames;
+	if ((below_old | below_new) && (sabpf_names_tree(old_dentry) || sabpf_names_tree(new_dentry)))
 		o = sabpf_stronger(o, sabpf_rules_below(cfg));
 
 	/* The existing file decides unless the new name is strictly stronger. */
@@ -323,8 +327,16 @@ static __always_inline int sabpf_check_link(const struct sabpf_config *cfg,
 	if (new_decides)
 		o = at_new;
 
+	/*
+	 * A rules-below denial is recorded at the name the rules lie below: the
+	 * new one when only it has them. Computed without branches: a version
+	 * that branched here made the 6.1 verifier process over 1,000,000
+	 * instructions for the cgroup object's path_rename, and reject it.
+	 */
+	walk_new = new_decides | ((o.flags / SABPF_EVENT_RULES_BELOW) & 1 & (below_old ^ 1));
+
 	if (o.kind != SABPF_OUTCOME_ALLOW || (o.flags & SABPF_EVENT_TRUNCATED)) {
-		if (new_decides)
+		if (walk_new)
 			SABPF_WALK(run, SABPF_STACK_TARGET, new_dentry, mnt);
 		sabpf_path_event(run, c->hook, &o);
 	}

@@ -26,5 +26,5 @@ int BPF_PROG(sabpf_path_link, struct dentry *old_dentry, const struct path *new_
 
 	/* Both names against the container's file trie. */
 	c.root = cfg->file_root;
-	return sabpf_check_link(cfg, old_dentry, new_dentry, new_dir->mnt, &c, SABPF_WRITE);
+	return sabpf_check_link(cfg, old_dentry, new_dentry, new_dir->mnt, &c, SABPF_WRITE, 0);
 }

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0)
 /*
- * Changes a container makes to a name or to a file's contents without
- * opening the file for write: creating a file (open with O_CREAT, mknod(2)),
- * a directory or a symlink, removing a name or a directory, and
- * truncate(2). Each is judged as a write at that name, so a path the file
- * rules protect from writes cannot be deleted, truncated, or created as
- * another kind of file. Creating a symlink is also denied where rules lie
+ * Changes a container makes to a name, to a file's contents or to its mode
+ * without opening the file for write. These are creating a file (open with
+ * O_CREAT, mknod(2)), a directory or a symlink, removing a name or a
+ * directory, truncate(2) and chmod(2). Each is judged as a write
+ * at that name, so a path the file rules protect from writes cannot be
+ * deleted, truncated, opened up to other writers, or created as another
+ * kind of file. Creating a symlink is also denied where rules lie
  * at or below its name: paths below it would lead elsewhere.
  *
  * These programs attach for every task of the node in every build
@@ -79,4 +80,16 @@ SABPF_NODE_LSM(path_truncate)
 int BPF_PROG(sabpf_path_truncate, const struct path *path)
 {
 	return sabpf_path_write(path->dentry, path->mnt, SABPF_HOOK_FILE_TRUNCATE, 0);
+}
+
+/*
+ * chmod(2) and fchmod(2): a mode that lets others write is a write.
+ * NOTE: path_chown is not hooked. Its uid and gid arguments are structs,
+ * which trampolines before 6.1 cannot pass, so no object could load it on
+ * the kernels the node-wide objects serve.
+ */
+SABPF_NODE_LSM(path_chmod)
+int BPF_PROG(sabpf_path_chmod, const struct path *path)
+{
+	return sabpf_path_write(path->dentry, path->mnt, SABPF_HOOK_FILE_CHMOD, 0);
 }

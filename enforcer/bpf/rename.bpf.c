@@ -43,7 +43,7 @@ static __always_inline int sabpf_rename(struct dentry *old_dentry, const struct 
 
 	/* Both names against the container's file trie. */
 	c.root = cfg->file_root;
-	return sabpf_check_link(cfg, old_dentry, new_dentry, new_dir->mnt, &c, new_accesses);
+	return sabpf_check_link(cfg, old_dentry, new_dentry, new_dir->mnt, &c, new_accesses, 1);
 }
 
 #ifdef SABPF_GLOBAL

@@ -48,6 +48,7 @@ enum sabpf_hook {
 	SABPF_HOOK_FILE_UNLINK = 1 << 11,  /* path_unlink */
 	SABPF_HOOK_FILE_RMDIR = 1 << 12,   /* path_rmdir */
 	SABPF_HOOK_FILE_TRUNCATE = 1 << 13, /* path_truncate */
+	SABPF_HOOK_FILE_CHMOD = 1 << 14,   /* path_chmod */
 };
 
 /* Sections of a policy; each has its own posture. */

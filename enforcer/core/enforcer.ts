@@ -92,8 +92,10 @@ export class Enforcer implements DesiredStateSink {
   private readonly rejected = new Map<string, string>();
   private readonly containers = new Map<string, ContainerState>();
   private readonly byCgroupId = new Map<bigint, ContainerState>();
-  /** Links and slots pinned by an earlier process, not yet claimed by a container. */
-  /** Containers an earlier run confined, until a source declares them; global mode has no links per container. */
+  /**
+   * Containers an earlier run confined (their configs, slots and pinned
+   * links, if any), until a source declares them.
+   */
   private readonly orphans = new Map<bigint, { links: ContainerLinks | undefined; slot: number | undefined }>();
   private chain: Promise<unknown> = Promise.resolve();
   private nextSlot = 1;

@@ -28,6 +28,7 @@ const FILE_OPERATIONS: Partial<Record<number, FileOperation>> = {
   [Hook.fileUnlink]: 'file-unlink',
   [Hook.fileRmdir]: 'file-rmdir',
   [Hook.fileTruncate]: 'file-truncate',
+  [Hook.fileChmod]: 'file-chmod',
 };
 
 export interface Resolved {
@@ -42,7 +43,7 @@ export function operationOf(event: SabpfEvent): Operation | undefined {
   switch (event.hook) {
     // A link or rename is judged as an open of the path that decided, with
     // the access that decided (either is denied when an access to the file would be).
-    // Creating, removing or truncating a name is judged as a write open of it.
+    // Creating, removing, truncating or changing the mode of a name is judged as a write open of it.
     case Hook.fileOpen:
     case Hook.fileLink:
     case Hook.fileRename:
@@ -52,6 +53,7 @@ export function operationOf(event: SabpfEvent): Operation | undefined {
     case Hook.fileUnlink:
     case Hook.fileRmdir:
     case Hook.fileTruncate:
+    case Hook.fileChmod:
       return { kind: 'open', path: event.path, access: event.access === 1 ? 'write' : 'read', executable: event.exe };
     case Hook.exec:
       return { kind: 'exec', path: event.path, executable: event.exe };

@@ -53,6 +53,7 @@ export const HOOK_PROGRAMS: Record<HookName, string> = {
   fileUnlink: 'sabpf_path_unlink',
   fileRmdir: 'sabpf_path_rmdir',
   fileTruncate: 'sabpf_path_truncate',
+  fileChmod: 'sabpf_path_chmod',
 };
 export const ALL_HOOKS = Object.keys(HOOK_PROGRAMS) as HookName[];
 /** Hooks whose programs cgroup mode attaches to each container's cgroup; the rest are node-wide. */

@@ -146,6 +146,7 @@ describe('compileContainer', () => {
         'fileUnlink',
         'fileRmdir',
         'fileTruncate',
+        'fileChmod',
       ]);
     });
   });

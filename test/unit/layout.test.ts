@@ -51,6 +51,7 @@ int main(void) {
   printf("hook fileCreate %d\\n", SABPF_HOOK_FILE_CREATE); printf("hook fileMkdir %d\\n", SABPF_HOOK_FILE_MKDIR);
   printf("hook fileSymlink %d\\n", SABPF_HOOK_FILE_SYMLINK); printf("hook fileUnlink %d\\n", SABPF_HOOK_FILE_UNLINK);
   printf("hook fileRmdir %d\\n", SABPF_HOOK_FILE_RMDIR); printf("hook fileTruncate %d\\n", SABPF_HOOK_FILE_TRUNCATE);
+  printf("hook fileChmod %d\\n", SABPF_HOOK_FILE_CHMOD);
   return 0;
 }
 `;

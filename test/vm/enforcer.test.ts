@@ -112,6 +112,7 @@ for (const kernel of kernels)
     describe('node-wide path hooks', () => {
       it('denies removing a protected file', () => denied('web_unlink'));
       it('denies truncating it', () => denied('web_truncate'));
+      it('denies changing its mode', () => denied('web_chmod'));
       it('leaves it intact', () => {
         const p = probe('host_secret_intact');
         assert.equal(p.rc, 0, p.out);

@@ -320,7 +320,7 @@ describe('BPF LSM hooks and the native addon in a VM', function () {
     it('allows moving a directory without rules below', () => succeeded('main', 'rename.c1.dirWithoutRules'));
     it('denies moving a directory to a path with rules below', () => {
       denied('main', 'rename.c1.dirOntoRules');
-      event('main', 'rename.c1.dirOntoRules', { hook: Hook.fileRename, flags: enforced | EventFlag.rulesBelow });
+      event('main', 'rename.c1.dirOntoRules', { hook: Hook.fileRename, flags: enforced | EventFlag.rulesBelow, path: `${SAFE_DIR}/ghost` });
     });
     it('denies exchanging with a directory with rules below', () => {
       denied('main', 'rename.c1.exchangeWithRules');
@@ -466,9 +466,11 @@ describe('BPF LSM hooks and the native addon in a VM', function () {
     it('denies a directory there', () => writeDenied('write.c1.mkdirRo', Hook.fileMkdir, `${SAFE_DIR}/ro/dir`));
     it('denies removing a directory there', () => writeDenied('write.c1.rmdirRo', Hook.fileRmdir, `${SAFE_DIR}/ro/empty`));
     it('denies a symlink there', () => writeDenied('write.c1.symlinkRo', Hook.fileSymlink, `${SAFE_DIR}/ro/link`));
+    it('denies changing its mode', () => writeDenied('write.c1.chmodRo', Hook.fileChmod, `${SAFE_DIR}/ro/file`));
     it('denies in a child cgroup of the container', () => denied('main', 'write.c1child.unlinkRo'));
     it('allows each where no rule protects the name', () => {
-      for (const name of ['createPlain', 'truncatePlain', 'unlinkPlain', 'mknodPlain', 'mkdirPlain', 'rmdirPlain', 'symlinkPlain']) {
+      const names = ['createPlain', 'truncatePlain', 'unlinkPlain', 'mknodPlain', 'mkdirPlain', 'rmdirPlain', 'symlinkPlain', 'chmodPlain'];
+      for (const name of names) {
         succeeded('main', `write.c1.${name}`);
         noEvent('main', `write.c1.${name}`);
       }
@@ -484,11 +486,19 @@ describe('BPF LSM hooks and the native addon in a VM', function () {
     });
     it('denies moving a symlink where rules lie below', () => {
       denied('main', 'rename.c1.symlinkOntoRules');
-      event('main', 'rename.c1.symlinkOntoRules', { hook: Hook.fileRename, flags: enforced | EventFlag.rulesBelow });
+      event('main', 'rename.c1.symlinkOntoRules', {
+        hook: Hook.fileRename,
+        flags: enforced | EventFlag.rulesBelow,
+        path: `${SAFE_DIR}/ghost`,
+      });
     });
     it('denies hard-linking a symlink where rules lie below', () => {
       denied('main', 'link.c1.symlinkOntoRules');
-      event('main', 'link.c1.symlinkOntoRules', { hook: Hook.fileLink, flags: enforced | EventFlag.rulesBelow });
+      event('main', 'link.c1.symlinkOntoRules', {
+        hook: Hook.fileLink,
+        flags: enforced | EventFlag.rulesBelow,
+        path: `${SAFE_DIR}/ghost`,
+      });
     });
     it('denies opening for read with O_TRUNC there', () => {
       denied('main', 'write.c1.readTruncRo');
@@ -541,6 +551,7 @@ describe('BPF LSM hooks and the native addon in a VM', function () {
         'fileUnlink',
         'fileRmdir',
         'fileTruncate',
+        'fileChmod',
       ]));
     it('denies through the adopted programs', () => denied('adopt', 'adopted.c1.secret'));
     it('reads events from the pinned ring buffer in the new process', () =>

@@ -76,6 +76,7 @@ describe('resolveEvent for the node-wide path hooks', () => {
     [Hook.fileUnlink, 'file-unlink', 'unlink'],
     [Hook.fileRmdir, 'file-rmdir', 'rmdir'],
     [Hook.fileTruncate, 'file-truncate', 'truncate'],
+    [Hook.fileChmod, 'file-chmod', 'chmod'],
   ];
   for (const [hook, operation, verb] of cases) {
     it(`records ${operation} as a write`, () => {

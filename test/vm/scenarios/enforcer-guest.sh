@@ -142,6 +142,7 @@ probe web_rename_read web cat /srv/data/moved
 # Changes made without an open for write: removing or truncating the secret.
 probe web_unlink web rm -f /srv/secret/key
 probe web_truncate web truncate -s 0 /srv/secret/key
+probe web_chmod web chmod 666 /srv/secret/key
 probe host_secret_intact - cat /srv/secret/key
 probe web_rename_parent web mv /srv /srv-moved
 

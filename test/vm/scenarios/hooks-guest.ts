@@ -295,6 +295,7 @@ async function phaseMain(): Promise<Record<string, unknown>> {
   probe('write.c1.mkdirRo', 'c1', 'mkdir', `${t}/ro/dir`);
   probe('write.c1.rmdirRo', 'c1', 'rmdir', `${t}/ro/empty`);
   probe('write.c1.symlinkRo', 'c1', 'symlink', `${t}/plain.txt`, `${t}/ro/link`);
+  probe('write.c1.chmodRo', 'c1', 'chmod', `${t}/ro/file`);
   probe('write.c1child.unlinkRo', 'c1/child', 'unlink', `${t}/ro/file`);
   probe('write.c1.createPlain', 'c1', 'create', `${t}/mv/created`);
   probe('write.c1.truncatePlain', 'c1', 'truncate', `${t}/mv/created`);
@@ -303,6 +304,7 @@ async function phaseMain(): Promise<Record<string, unknown>> {
   probe('write.c1.mkdirPlain', 'c1', 'mkdir', `${t}/mv/newdir`);
   probe('write.c1.rmdirPlain', 'c1', 'rmdir', `${t}/mv/newdir`);
   probe('write.c1.symlinkPlain', 'c1', 'symlink', `${t}/links`, `${t}/mv/sym`);
+  probe('write.c1.chmodPlain', 'c1', 'chmod', `${t}/plain.txt`);
   // A symlink where rules lie below (ghost/key) would lead those paths elsewhere.
   probe('write.c1.symlinkOntoRules', 'c1', 'symlink', `${t}/links`, `${t}/ghost`);
   probe('rename.c1.symlinkOntoRules', 'c1', 'rename', `${t}/mv/sym`, `${t}/ghost`);

@@ -19,6 +19,7 @@
  *     mkdir PATH | rmdir PATH | unlink PATH
  *     symlink TARGET PATH       symlink(2): PATH pointing to TARGET
  *     truncate PATH             truncate(2) to 0 bytes
+ *     chmod PATH                chmod(2) to 0666
  *     connect ADDR PORT tcp|udp|mptcp  connect(2); ADDR is IPv4 or IPv6 (may be mapped)
  *     bind ADDR PORT tcp|udp    bind(2)
  *     bind-v6only ADDR PORT tcp|udp  bind(2) of an IPv6 socket with IPV6_V6ONLY set
@@ -223,12 +224,14 @@ int main(int argc, char **argv)
 		return report(symlink(argv[2], argv[3]));
 	if (!strcmp(op, "truncate") && argc == 3)
 		return report(truncate(argv[2], 0));
+	if (!strcmp(op, "chmod") && argc == 3)
+		return report(chmod(argv[2], 0666));
 	if (!strcmp(op, "raw6"))
 		return report(socket(AF_INET6, SOCK_RAW, IPPROTO_ICMPV6));
 	if (!strcmp(op, "packet"))
 		return report(socket(AF_PACKET, SOCK_RAW, 0));
 
 usage:
-	fprintf(stderr, "usage: sabpf-probe [-c CGROUP_DIR] open|openat|deep|exec|link|rename|exchange|create|mknod|mkdir|rmdir|unlink|symlink|truncate|connect|bind|raw4|raw6|packet ARGS...\n");
+	fprintf(stderr, "usage: sabpf-probe [-c CGROUP_DIR] open|openat|deep|exec|link|rename|exchange|create|mknod|mkdir|rmdir|unlink|symlink|truncate|chmod|connect|bind|raw4|raw6|packet ARGS...\n");
 	return 2;
 }
