@@ -68,6 +68,9 @@ export const NODE_WIDE_HOOKS: readonly HookName[] = [
   'fileChmod',
 ];
 
+/** Hooks whose programs cgroup mode attaches to each container's cgroup. */
+export const CGROUP_HOOKS = (Object.keys(Hook) as HookName[]).filter((hook) => !NODE_WIDE_HOOKS.includes(hook));
+
 /** The hooks a config with file rules or a restrictive file posture needs. */
 export const FILE_HOOKS = Hook.fileOpen | Hook.fileLink | Hook.fileRename | NODE_WIDE_HOOKS.reduce((bits, h) => bits | Hook[h], 0);
 

@@ -24,7 +24,7 @@ import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { Counter as PromCounter, Gauge, type Registry } from 'prom-client';
 import { compileSelected, type CompiledProgram } from '../../compiler/compile.js';
-import { LSM_HOOK, MAX_POLICIES, NODE_WIDE_HOOKS, type HookName } from '../../compiler/layout.js';
+import { CGROUP_HOOKS, LSM_HOOK, MAX_POLICIES, type HookName } from '../../compiler/layout.js';
 import { selectPolicies } from '../../compiler/selector.js';
 import { policyKey, type Policy } from '../../compiler/types.js';
 import type { AuditWriter } from '../audit/index.js';
@@ -356,7 +356,7 @@ export class Enforcer implements DesiredStateSink {
     config.writeUInt32LE(slot, 0);
 
     // The node-wide hooks' programs are attached for every task at start.
-    const cgroupHooks = program.hooks.filter((hook) => !NODE_WIDE_HOOKS.includes(hook));
+    const cgroupHooks = program.hooks.filter((hook) => CGROUP_HOOKS.includes(hook));
     try {
       if (this.kernel.mode === 'global') {
         this.kernel.setConfig(state.id, config);

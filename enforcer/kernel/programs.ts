@@ -13,7 +13,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { COUNTERS, Counter, NODE_WIDE_HOOKS, SIZE, type HookName } from '../../compiler/layout.js';
+import { CGROUP_HOOKS, COUNTERS, Counter, NODE_WIDE_HOOKS, SIZE, type HookName } from '../../compiler/layout.js';
 import { loadAddon, type NativeAddon, type NativeBpfObject, type NativeRingBufferReader } from './addon.js';
 import { decodeEvent, type SabpfEvent } from './events.js';
 
@@ -56,8 +56,7 @@ export const HOOK_PROGRAMS: Record<HookName, string> = {
   fileChmod: 'sabpf_path_chmod',
 };
 export const ALL_HOOKS = Object.keys(HOOK_PROGRAMS) as HookName[];
-/** Hooks whose programs cgroup mode attaches to each container's cgroup; the rest are node-wide. */
-export const CGROUP_HOOKS = ALL_HOOKS.filter((hook) => !NODE_WIDE_HOOKS.includes(hook));
+export { CGROUP_HOOKS };
 
 export const MAP_NAMES = [
   'sabpf_configs',
