@@ -86,8 +86,8 @@ function main(): void {
   const perRun = (cgroup: string): number | undefined => {
     const before = progs.map((fd) => runStats(fd));
     openLoop(cgroup);
-    const each = progs.map((fd, i) => nsPerRun(before[i]!, runStats(fd))?.ns);
-    return each.every((ns) => ns !== undefined) ? each.reduce((sum, ns) => sum! + ns!, 0) : undefined;
+    const perProgram = progs.map((fd, i) => nsPerRun(before[i]!, runStats(fd))?.ns);
+    return perProgram.every((ns) => ns !== undefined) ? perProgram.reduce((sum, ns) => sum! + ns!, 0) : undefined;
   };
   const programNs = { confined: perRun(confined), unconfined: perRun(unconfined) };
   setBpfStats(false);

@@ -579,7 +579,7 @@ describe('BPF LSM hooks and the native addon in a VM', function () {
       denied('global', 'global.g1.rename');
       event('global', 'global.g1.rename', { hook: Hook.fileRename, decision: DENY, path: `${SAFE_DIR}/secretdir/moved.txt` });
     });
-    it('denies replacing a file it may write but not read there (no flags read)', () => {
+    it('denies replacing a write-only file there', () => {
       denied('global', 'global.g1.overReadProtected');
       event('global', 'global.g1.overReadProtected', {
         hook: Hook.fileRename,
