@@ -219,12 +219,17 @@ static __always_inline struct sabpf_config *sabpf_config_socket_search(struct cg
 /* sabpf_config_socket_search through this CPU's memo, as sabpf_config_current. */
 static __always_inline struct sabpf_config *sabpf_config_socket(struct socket *sock)
 {
-	struct cgroup *cg = sock->sk->sk_cgrp_data.cgroup;
+	struct sock *sk = sock->sk;
 	struct sabpf_config_memo *m;
 	struct sabpf_config *cfg;
+	struct cgroup *cg;
 	__u64 cgid, epoch = 0;
 	int hit;
 
+	/* Never NULL here (see sabpf_check_addr), but the 6.12 verifier types it so. */
+	if (!sk)
+		return 0;
+	cg = sk->sk_cgrp_data.cgroup;
 	if (!cg)
 		return 0;
 	cgid = cg->kn->id;

@@ -200,6 +200,7 @@ static __always_inline int sabpf_check_addr(struct socket *sock, struct sockaddr
 	struct sabpf_verdict v = {};
 	struct sabpf_config *cfg;
 	struct sabpf_outcome o;
+	struct sock *sk;
 	__u16 sk_family;
 	__u16 proto;
 	__u32 also;
@@ -211,11 +212,21 @@ static __always_inline int sabpf_check_addr(struct socket *sock, struct sockaddr
 	if (!(cfg->hooks & hook))
 		return SABPF_ALLOW;
 
+	/*
+	 * A socket being connected, bound or sent on always has its sock (the
+	 * kernel's own cgroup shim reads it unchecked). The 6.12 verifier, unlike
+	 * 6.1's, types socket->sk as possibly NULL and rejects an unchecked load.
+	 * So check it, and fail closed on the case that cannot happen.
+	 */
+	sk = sock->sk;
+	if (!sk)
+		return SABPF_DENY;
+
 	/* Only TCP and UDP over IPv4 and IPv6 have rules. */
-	sk_family = sock->sk->__sk_common.skc_family;
+	sk_family = sk->__sk_common.skc_family;
 	if (sk_family != AF_INET && sk_family != AF_INET6)
 		return SABPF_ALLOW;
-	proto = sock->sk->sk_protocol;
+	proto = sk->sk_protocol;
 
 	/* An MPTCP socket connects like TCP (and falls back to plain TCP), so TCP rules apply. */
 	if (proto == IPPROTO_MPTCP)
@@ -236,7 +247,7 @@ static __always_inline int sabpf_check_addr(struct socket *sock, struct sockaddr
 		sabpf_add_ports(cfg->slot, prefix, a.port, &v);
 
 	/* The addresses the unspecified address also reaches (the record keeps the one given). */
-	also = sabpf_also_addresses(sock->sk, op, a.addr);
+	also = sabpf_also_addresses(sk, op, a.addr);
 	if (also) {
 		key.addr[10] = 0xff;
 		key.addr[11] = 0xff;
@@ -288,11 +299,14 @@ int BPF_PROG(sabpf_socket_sendmsg, struct socket *sock, struct msghdr *msg, int 
 {
 	struct sockaddr *name = msg->msg_name;
 	int namelen = msg->msg_namelen;
+	struct sock *sk = sock->sk;
 	__u16 proto;
 
 	if (!name || namelen <= 0)
 		return SABPF_ALLOW;
-	proto = sock->sk->sk_protocol;
+
+	/* NULL only to the verifier; sabpf_check_addr fails closed on it. */
+	proto = sk ? sk->sk_protocol : IPPROTO_UDP;
 	if ((proto == IPPROTO_TCP || proto == IPPROTO_MPTCP) && !(msg->msg_flags & SABPF_MSG_FASTOPEN))
 		return SABPF_ALLOW;
 	return sabpf_check_addr(sock, name, namelen, SABPF_NET_CONNECT, SABPF_HOOK_SOCKET_SENDMSG,

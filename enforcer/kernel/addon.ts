@@ -52,7 +52,7 @@ export interface NativeAddon {
   detachLink(linkFd: number): void;
   closeFd(fd: number): void;
   mapInfo(fd: number): NativeMapInfo;
-  progInfo(fd: number): { id: number; name: string; type: number };
+  progInfo(fd: number): { id: number; name: string; type: number; verifiedInsns: number };
   progExists(id: number): boolean;
   linkInfo(fd: number): NativeLinkInfo;
   possibleCpus(): number;

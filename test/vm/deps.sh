@@ -8,7 +8,8 @@ packages=(
   qemu-system-x86 # the VM itself, with virtio-9p shares
   busybox-static  # the guest's userland
   cpio            # packs the initramfs
-  xz-utils        # unpacks vmlinux from vmlinuz
+  xz-utils        # unpacks vmlinux from vmlinuz (xz up to 6.1)
+  zstd            # unpacks the 6.12 vmlinux and zstd modules
   binutils        # readelf (PVH note check), objcopy (BTF extraction)
   bpftool         # vmlinux.h from BTF; also copied into the guest for debugging
   clang           # BPF programs (-target bpf) and the probe loader

@@ -4,8 +4,9 @@
 // EPERM; the audit trail records each decision with its policy and rule.
 // One VM boot per kernel runs test/vm/scenarios/enforcer-guest.sh; the cases
 // below read what it observed. On Debian 6.1, auto mode attaches per cgroup
-// (BPF_LSM_CGROUP). On Debian 5.10 it picks the legacy global object (no
-// BPF_LSM_CGROUP, no bpf_loop), which must pass the same cases.
+// (BPF_LSM_CGROUP), and so on Debian 6.12, whose verifier is stricter. On
+// Debian 5.10 it picks the legacy global object (no BPF_LSM_CGROUP, no
+// bpf_loop), which must pass the same cases.
 
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
@@ -24,6 +25,7 @@ const EPERM_TEXT = /Operation not permitted|EPERM|permission denied/iu;
 const kernels: { line: KernelLine; mode: string; object: string }[] = [
   { line: '6.1', mode: 'cgroup', object: 'cgroup' },
   { line: '5.10', mode: 'global', object: 'legacy' },
+  { line: '6.12', mode: 'cgroup', object: 'cgroup' },
 ];
 
 for (const kernel of kernels)

@@ -18,8 +18,8 @@ export interface VmImages {
  * BPF_LSM_CGROUP and bpf_loop; 5.10 has BPF LSM, BTF and the ring buffer
  * but neither, which is what the legacy global object is for.
  */
-export type KernelLine = '6.1' | '5.10';
-export const KERNEL_LINES: readonly KernelLine[] = ['6.1', '5.10'];
+export type KernelLine = '6.1' | '5.10' | '6.12';
+export const KERNEL_LINES: readonly KernelLine[] = ['6.1', '5.10', '6.12'];
 
 async function runBuildScript(name: string, line: KernelLine): Promise<string> {
   const script = join(vmSourceDir, name);

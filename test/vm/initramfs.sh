@@ -119,6 +119,11 @@ place_module() {
   local name="$1" dep deps src
   [[ -n "${placed[$name]:-}" ]] && return 0
   src="${ko_path[$name]:-${ko_path[${name//-/_}]:-}}"
+  # A module built into the kernel (virtio_pci in Debian's 6.12) needs no load.
+  if [[ -z "$src" ]] && grep -qE "/${name//-/_}\.ko\$" "$moddir/modules.builtin" 2>/dev/null; then
+    placed[$name]=1
+    return 0
+  fi
   if [[ -z "$src" ]]; then
     echo "failed to find kernel module $name under $moddir" >&2
     exit 1

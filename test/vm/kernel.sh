@@ -9,6 +9,9 @@
 #         BPF_LSM_CGROUP (6.0) nor bpf_loop (5.17). The tests of the legacy
 #         global object boot it. Its package lists come from a private apt
 #         directory in the cache, so the host's sources stay untouched.
+#   6.12  bookworm-security's linux-image-6.12-amd64, the kernel of Debian 13:
+#         a later verifier, and the LSM hooks as they are after 6.1 (its BTF
+#         has file_truncate, which 6.1's lacks).
 #
 # The image booted is not vmlinuz but the ELF vmlinux unpacked from it. QEMU
 # starts an ELF kernel through its PVH entry point, which skips the BIOS boot
@@ -18,7 +21,8 @@
 # without booting.
 #
 # The cache layout is part of the harness contract (initramfs.sh and
-# vmlinux-h.sh read it). <dir> is "kernel" for 6.1 and "kernel-5.10" for 5.10:
+# vmlinux-h.sh read it). <dir> is "kernel" for 6.1 and "kernel-<line>" for
+# the others:
 #   $SABPF_CACHE/vm/<dir>/          the extracted linux-image deb
 #   $SABPF_CACHE/vm/<dir>/KVER      the kernel release string, e.g. 6.1.0-57-amd64
 #   $SABPF_CACHE/vm/<dir>/vmlinux   the unpacked ELF kernel
@@ -28,9 +32,9 @@ line="${1:-6.1}"
 cache="${SABPF_CACHE:-$HOME/.cache/sabpf}/vm"
 case "$line" in
   6.1) kdir="$cache/kernel" ;;
-  5.10) kdir="$cache/kernel-5.10" ;;
+  5.10 | 6.12) kdir="$cache/kernel-$line" ;;
   *)
-    echo "failed to pick a kernel: unknown line '$line'; use 6.1 or 5.10" >&2
+    echo "failed to pick a kernel: unknown line '$line'; use 6.1, 5.10 or 6.12" >&2
     exit 2
     ;;
 esac
@@ -53,11 +57,16 @@ if [[ "$line" == 5.10 ]]; then
     -o "Dir::State::Lists=$aptdir/lists" -o "Dir::Cache=$aptdir/cache")
 fi
 
-# The meta package linux-image-amd64 only depends on the versioned image, and
-# apt-get download needs the versioned name. Before the first update,
-# apt-cache fails, and the empty result triggers the update.
+# A meta package (linux-image-amd64, or linux-image-6.12-amd64) only depends
+# on the versioned image, and apt-get download needs the versioned name.
+# Before the first update, apt-cache fails, and the empty result triggers the
+# update.
+meta=linux-image-amd64
+if [[ "$line" == 6.12 ]]; then
+  meta=linux-image-6.12-amd64
+fi
 resolve_pkg() {
-  { apt-cache "${apt_opts[@]}" depends linux-image-amd64 2>/dev/null || true; } | awk '/Depends: linux-image-[0-9]/ {print $2; exit}'
+  { apt-cache "${apt_opts[@]}" depends "$meta" 2>/dev/null || true; } | awk '/Depends: linux-image-[0-9]/ {print $2; exit}'
 }
 pkg="$(resolve_pkg)"
 if [[ -z "$pkg" ]]; then
@@ -65,7 +74,7 @@ if [[ -z "$pkg" ]]; then
   pkg="$(resolve_pkg)"
 fi
 if [[ -z "$pkg" ]]; then
-  echo "failed to resolve the $line kernel package: apt-cache depends linux-image-amd64 names no linux-image-<version>-amd64; run apt-get update" >&2
+  echo "failed to resolve the $line kernel package: apt-cache depends $meta names no linux-image-<version>-amd64; run apt-get update" >&2
   exit 1
 fi
 kver="${pkg#linux-image-}"
@@ -88,19 +97,33 @@ if [[ ! -f "$tmp/root/boot/vmlinuz-$kver" ]]; then
   exit 1
 fi
 
-# bzImage is a boot stub followed by the xz-compressed ELF. Both pipes below
-# end early by design (grep -m, xz --single-stream), so their writers' SIGPIPE
-# is expected. pipefail is off here, and the ELF check below judges the result.
+# bzImage is a boot stub followed by the compressed ELF: xz up to Debian's
+# 6.1, zstd in its 6.12. The pipes below end early by design (grep -m, xz
+# --single-stream), so their writers' SIGPIPE is expected. zstd has no
+# single-stream mode and exits 1 on the size word the kernel appends after
+# the frame, having written the whole frame first. So pipefail is off here,
+# and the ELF checks below judge the result.
 vmlinuz="$tmp/root/boot/vmlinuz-$kver"
 set +o pipefail
-offset="$(LC_ALL=C grep -m 1 -obUaP '\xfd7zXZ\x00' "$vmlinuz" | head -n 1 | cut -d: -f1)"
-if [[ -z "$offset" ]]; then
-  echo "failed to unpack $vmlinuz: no xz stream found; the kernel is no longer built with CONFIG_KERNEL_XZ, so teach kernel.sh its compressor" >&2
+magic_offset() {
+  LC_ALL=C grep -m 1 -obUaP "$1" "$vmlinuz" | head -n 1 | cut -d: -f1
+}
+offset="$(magic_offset '\xfd7zXZ\x00')"
+if [[ -n "$offset" ]]; then
+  tail -c "+$((offset + 1))" "$vmlinuz" | xz -dcq --single-stream >"$tmp/root/vmlinux"
+else
+  offset="$(magic_offset '\x28\xb5\x2f\xfd')"
+  if [[ -z "$offset" ]]; then
+    echo "failed to unpack $vmlinuz: no xz or zstd stream found; teach kernel.sh the kernel's compressor (CONFIG_KERNEL_* in its config)" >&2
+    exit 1
+  fi
+  tail -c "+$((offset + 1))" "$vmlinuz" | zstd -dcq >"$tmp/root/vmlinux" 2>/dev/null || true
+fi
+set -o pipefail
+if ! notes="$(readelf -n "$tmp/root/vmlinux" 2>/dev/null)"; then
+  echo "failed to unpack $vmlinuz: the stream at byte $offset does not hold an ELF kernel" >&2
   exit 1
 fi
-tail -c "+$((offset + 1))" "$vmlinuz" | xz -dcq --single-stream >"$tmp/root/vmlinux"
-set -o pipefail
-notes="$(readelf -n "$tmp/root/vmlinux")"
 # binutils 2.40 prints this note as "Unknown note type: (0x00000012)", and
 # later releases may name it PHYS32_ENTRY.
 if ! grep -qE '\(0x00000012\)|PHYS32_ENTRY' <<<"$notes"; then

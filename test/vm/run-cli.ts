@@ -1,5 +1,5 @@
 // Run a command in the test VM from a terminal:
-//   node dist/test/vm/run-cli.js [--timeout SEC] [--memory MB] [--cpus N] [--kernel 6.1|5.10]
+//   node dist/test/vm/run-cli.js [--timeout SEC] [--memory MB] [--cpus N] [--kernel 6.1|5.10|6.12]
 //                                [--share DIR] [--run-dir DIR] [--icount] [--quiet] -- 'command'
 // Streams the console, prints where the outputs are, and exits with the
 // guest command's exit status.
@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { KERNEL_LINES, runInVm, VmTimeoutError, type KernelLine } from './run.js';
 
 const usage =
-  "usage: node dist/test/vm/run-cli.js [--timeout SEC] [--memory MB] [--cpus N] [--kernel 6.1|5.10] [--share DIR] [--run-dir DIR] [--icount] [--quiet] -- 'command'";
+  "usage: node dist/test/vm/run-cli.js [--timeout SEC] [--memory MB] [--cpus N] [--kernel 6.1|5.10|6.12] [--share DIR] [--run-dir DIR] [--icount] [--quiet] -- 'command'";
 
 function kernelLine(value: string | undefined): KernelLine | undefined {
   if (value === undefined) {

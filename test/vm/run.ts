@@ -1,5 +1,5 @@
 // Run one shell script as root inside a throw-away QEMU VM (Debian 6.1 kernel
-// by default, or 5.10; BPF LSM on) and report the script's own exit status.
+// by default, or 5.10 or 6.12; BPF LSM on) and report the script's own exit status.
 //
 // Inside the guest (busybox ash):
 //   network               loopback only; with `network`, also one forward to the host API server

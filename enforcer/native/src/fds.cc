@@ -89,6 +89,9 @@ Napi::Value ProgInfo(const Napi::CallbackInfo& info) {
   out.Set("id", pi.id);
   out.Set("name", std::string(pi.name));
   out.Set("type", pi.type);
+  // Instructions the verifier processed for this program (0 before 5.16),
+  // against its limit of 1,000,000.
+  out.Set("verifiedInsns", pi.verified_insns);
   return out;
 }
 

@@ -41,8 +41,8 @@ function fakeAddon(pollsLeft?: number) {
       paths.set(next, path);
       return next++;
     },
-    progInfo(fd: number): { id: number; name: string; type: number } {
-      return { id: (paths.get(fd) ?? '').endsWith('file_open') ? 7 : 8, name: '', type: 29 };
+    progInfo(fd: number): { id: number; name: string; type: number; verifiedInsns: number } {
+      return { id: (paths.get(fd) ?? '').endsWith('file_open') ? 7 : 8, name: '', type: 29, verifiedInsns: 0 };
     },
     progExists(id: number): boolean {
       if (pollsLeft === undefined) return true;

@@ -18,7 +18,8 @@ import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { ConfigFlag, IpProto, NetOp, Table, encodeSourceRootKey, encodeU32 } from '../../../compiler/layout.js';
-import { cgroupId, loadPrograms, removePins, type KernelPrograms, type SabpfEvent } from '../../../enforcer/kernel/index.js';
+import { loadAddon } from '../../../enforcer/kernel/addon.js';
+import { ALL_HOOKS, cgroupId, loadPrograms, removePins, type KernelPrograms, type SabpfEvent } from '../../../enforcer/kernel/index.js';
 import { Ids, Trie, configWith, netEntries } from './entries.js';
 
 const probeBin = process.env['SABPF_PROBE'] ?? '';
@@ -94,6 +95,12 @@ function assignEvents(): void {
 
 function counters(k: KernelPrograms): Record<string, string> {
   return Object.fromEntries(Object.entries(k.counters()).map(([name, n]) => [name, n.toString()]));
+}
+
+/** Instructions the verifier processed for each program, by hook (0 before 5.16). */
+function verifiedInsns(k: KernelPrograms): Record<string, number> {
+  const addon = loadAddon();
+  return Object.fromEntries(ALL_HOOKS.map((hook) => [hook, addon.progInfo(k.program(hook)).verifiedInsns]));
 }
 
 // Files, links and the deep tree the probes act on.
@@ -371,6 +378,7 @@ async function phaseMain(): Promise<Record<string, unknown>> {
     phase: 'main',
     adopted: k.adopted,
     mode: k.mode,
+    verifiedInsns: verifiedInsns(k),
     c1: cgroupId(c1).toString(),
     counters: counters(k),
     subscription: Object.fromEntries(Object.entries(sub.stats()).map(([n, v]) => [n, String(v)])),
@@ -464,7 +472,7 @@ async function phaseGlobal(): Promise<Record<string, unknown>> {
 
   k.detach(links);
   probe('global.detached.secret', 'g1', 'open', `${t}/secret.txt`, 'r');
-  const result = { phase: 'global', mode: k.mode, counters: counters(k), probes };
+  const result = { phase: 'global', mode: k.mode, verifiedInsns: verifiedInsns(k), counters: counters(k), probes };
   sub.stop();
   k.close();
   removePins(globalPins);
@@ -563,6 +571,7 @@ async function phaseLegacy(mode: 'auto' | 'legacy'): Promise<Record<string, unkn
   probe('legacy.detached.secret', 'l1', 'open', `${t}/secret.txt`, 'r');
   const result = {
     phase: mode === 'auto' ? 'legacy' : 'legacy-forced',
+    verifiedInsns: verifiedInsns(k),
     mode: k.mode,
     variant: k.variant,
     l1: cgroupId(l1).toString(),
