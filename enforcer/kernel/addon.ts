@@ -21,7 +21,7 @@ export interface NativeRingBufferReader {
   stop(): void;
   ref(): void;
   unref(): void;
-  stats(): { records: bigint; lost: bigint; pollError: number; running: boolean };
+  stats(): { records: bigint; lost: bigint; queueFullWaits: bigint; pollError: number; running: boolean };
 }
 
 export interface NativeMapInfo {

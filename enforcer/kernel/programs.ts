@@ -148,7 +148,7 @@ export interface EventSubscription {
   stop(): void;
   /** Lets the process exit while the subscription runs. */
   unref(): void;
-  stats(): { records: bigint; lost: bigint };
+  stats(): { records: bigint; lost: bigint; queueFullWaits: bigint };
 }
 
 export class KernelPrograms {

@@ -15,9 +15,9 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { Access, EventFlag, Hook, NetOp } from '../../compiler/layout.js';
-import { projectRoot, vmOutDir, vmSourceDir } from './paths.js';
+import { Access, EventFlag, Hook, NetOp, SIZE } from '../../compiler/layout.js';
 import { ALL_HOOKS } from '../../enforcer/kernel/index.js';
+import { projectRoot, vmOutDir, vmSourceDir } from './paths.js';
 import { runInVm, type KernelLine, type VmRunResult } from './run.js';
 
 interface GuestEvent {
@@ -63,6 +63,7 @@ interface GuestPhase {
   verifiedInsns?: Record<string, number>;
   adoptedEvents?: number;
   eventsAfter?: number;
+  flood?: { opens: number; delivered: number; dropped: string; records: string; lost: string; queueFullWaits: string };
   errors?: Record<string, string>;
   probes: Record<string, GuestProbe>;
 }
@@ -806,6 +807,23 @@ for (const line of mainLines)
       it('still denies when the ring buffer is full', () => denied('drops', 'drops.d1.secret4'));
       it('counts every record the full ring lost', () => assert.equal(phase('drops').counters['eventsDropped'], '4'));
       it('delivers the record the ring kept to a late reader', () => assert.equal(phase('drops').eventsAfter, 1));
+
+      describe('a flood of denials while the JS thread is busy', () => {
+        const flood = () => phase('drops').flood ?? assert.fail('the drops phase recorded no flood');
+        it('denies every open', () => assert.equal(probe('drops', 'drops.d2.flood').out, `denied ${flood().opens}`));
+        it('delivers or counts as dropped each denial', () => {
+          const { opens, delivered, dropped, lost } = flood();
+          assert.equal(delivered + Number(dropped) + Number(lost), opens, JSON.stringify(flood()));
+          assert.equal(lost, '0');
+        });
+        it("keeps the reader's queue within its bound, leaving the rest to the kernel's count", () => {
+          // The queue (kMaxQueuedRecords in ringbuf.cc), what the 4 MiB ring
+          // holds, and the record in the poll thread's hands.
+          const bound = 1024 + Math.floor((4 << 20) / (SIZE.event + 8)) + 1;
+          assert.ok(flood().delivered <= bound, `delivered ${flood().delivered}, over ${bound}: ${JSON.stringify(flood())}`);
+          assert.ok(BigInt(flood().queueFullWaits) > 0n, JSON.stringify(flood()));
+        });
+      });
       it('rejects a key of the wrong size with a TypeError', () =>
         assert.match(
           phase('drops').errors?.['keySize'] ?? '',

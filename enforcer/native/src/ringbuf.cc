@@ -3,6 +3,7 @@
 #include <bpf/libbpf.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdint>
 #include <vector>
 
@@ -14,6 +15,17 @@ namespace {
 
 // How long one ring_buffer__poll waits: the worst-case delay of stop().
 constexpr int kPollTimeoutMs = 100;
+
+// Records waiting for the JS thread, at most. A record is up to about 8 KiB,
+// so the queue holds at most about 8 MiB. When it is full, the poll thread
+// waits and leaves the rest in the kernel's ring, which then drops and
+// counts what it cannot hold (eventsDropped). A queue without a bound grew
+// to 1.7 GB in a VM test that kept the JS thread busy while a container
+// was denied in a loop, and the kernel OOM-killed the reader.
+constexpr size_t kMaxQueuedRecords = 1024;
+
+// How long the poll thread sleeps before it offers a record to a full queue again.
+constexpr auto kQueueFullWait = std::chrono::milliseconds(1);
 
 using Record = std::vector<uint8_t>;
 
@@ -51,10 +63,10 @@ RingBufferReader::RingBufferReader(const Napi::CallbackInfo& info) : Napi::Objec
   rb_ = ring_buffer__new(fd, &RingBufferReader::OnSample, this, nullptr);
   if (!rb_) ThrowErrno(env, "ring_buffer__new", "map fd " + std::to_string(fd), errno);
 
-  // Unbounded queue: the poll thread never waits for JS. Memory grows only
-  // while JS is slower than the kernel, and the kernel side drops (and
-  // counts) records once the ring itself is full.
-  tsfn_ = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "sabpf ring buffer", 0, 1);
+  // A bounded queue (see kMaxQueuedRecords): the JS thread is never
+  // blocked, and a reader slower than the kernel loses records only where
+  // the kernel counts them.
+  tsfn_ = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "sabpf ring buffer", kMaxQueuedRecords, 1);
   running_ = true;
   thread_ = std::thread(&RingBufferReader::Run, this);
 }
@@ -77,10 +89,18 @@ void RingBufferReader::Run() {
 
 // Runs on the poll thread, inside ring_buffer__poll. data is valid only
 // during this call, so it is copied, and DeliverRecord frees the copy.
+// While the queue is full this call waits, so the record and those behind
+// it stay in the kernel's ring. It does not use BlockingCall, which would
+// never return if stop(), on the JS thread, waited for this thread.
 int RingBufferReader::OnSample(void* ctx, void* data, size_t size) {
   auto* self = static_cast<RingBufferReader*>(ctx);
   auto* record = new Record(static_cast<uint8_t*>(data), static_cast<uint8_t*>(data) + size);
   napi_status status = self->tsfn_.NonBlockingCall(record, DeliverRecord);
+  while (status == napi_queue_full && !self->stopping_.load()) {
+    self->queue_full_waits_.fetch_add(1);
+    std::this_thread::sleep_for(kQueueFullWait);
+    status = self->tsfn_.NonBlockingCall(record, DeliverRecord);
+  }
   if (status != napi_ok) {
     delete record;
     self->lost_.fetch_add(1);
@@ -124,6 +144,7 @@ Napi::Value RingBufferReader::Stats(const Napi::CallbackInfo& info) {
   Napi::Object out = Napi::Object::New(env);
   out.Set("records", Napi::BigInt::New(env, records_.load()));
   out.Set("lost", Napi::BigInt::New(env, lost_.load()));
+  out.Set("queueFullWaits", Napi::BigInt::New(env, queue_full_waits_.load()));
   out.Set("pollError", poll_error_.load());
   out.Set("running", running_);
   return out;

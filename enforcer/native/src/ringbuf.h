@@ -3,7 +3,9 @@
 // JS: new RingBufferReader(mapFd, onRecord)
 //   A thread of its own calls ring_buffer__poll. Every record is copied and
 //   handed to the JS thread through a thread-safe function, where onRecord
-//   receives it as a Buffer. stop() ends the thread and waits for it. Records
+//   receives it as a Buffer. The queue is bounded: while it is full, the
+//   thread leaves records in the kernel's ring, which counts those it has to
+//   drop. stop() ends the thread and waits for it. Records
 //   already queued are still delivered, none are delivered after the
 //   finalizer runs. ref()/unref() decide whether a running reader keeps the
 //   process alive.
@@ -41,7 +43,8 @@ class RingBufferReader : public Napi::ObjectWrap<RingBufferReader> {
   std::thread thread_;
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> records_{0};
-  std::atomic<uint64_t> lost_{0};  // records the JS queue refused
+  std::atomic<uint64_t> lost_{0};  // records the JS queue refused (full at stop, or closing)
+  std::atomic<uint64_t> queue_full_waits_{0};  // waits of the poll thread for a full queue
   std::atomic<int> poll_error_{0};
   bool running_ = false;
 };

@@ -104,7 +104,7 @@ export class FakeKernel implements KernelPort {
 
   subscribe(onEvent: (event: SabpfEvent) => void): EventSubscription {
     this.onEvent = onEvent;
-    return { stop: () => undefined, unref: () => undefined, stats: () => ({ records: 0n, lost: 0n }) };
+    return { stop: () => undefined, unref: () => undefined, stats: () => ({ records: 0n, lost: 0n, queueFullWaits: 0n }) };
   }
 
   /** What counters() returns: tests set the kernel's running totals here. */

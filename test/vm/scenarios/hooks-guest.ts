@@ -595,6 +595,39 @@ function errorOf(fn: () => unknown): string {
   }
 }
 
+/** Denied opens of the flood in phaseDrops: more than the poll thread drains past a queue of 1,024 records and a full ring. */
+const FLOOD_OPENS = 20_000;
+
+/**
+ * A flood of denials while the JS thread is busy (spawnSync blocks it). The
+ * default ring of 4 MiB lets the poll thread drain records faster than the
+ * JS thread takes them. The reader's queue must stay bounded, and every
+ * denial must be delivered or counted as dropped by the kernel.
+ */
+async function floodWhileBusy(): Promise<Record<string, unknown>> {
+  const floodPins = '/sys/fs/bpf/sabpf-flood';
+  removePins(floodPins);
+  const k = loadPrograms({ mode: 'cgroup', pinRoot: floodPins });
+  const { file } = writePolicy(k);
+  const d2 = makeCgroup('d2');
+  k.setConfig(cgroupId(d2), configWith({ fileRoot: file.root }));
+  const links = k.attachContainer(d2);
+
+  let delivered = 0;
+  const sub = k.subscribe(() => delivered++);
+  const droppedBefore = k.counters().eventsDropped;
+  probe('drops.d2.flood', 'd2', 'open-many', String(FLOOD_OPENS), `${t}/secret.txt`, 'r');
+  await sleep(2000);
+  const stats = Object.fromEntries(Object.entries(sub.stats()).map(([n, v]) => [n, String(v)]));
+  const flood = { opens: FLOOD_OPENS, delivered, dropped: String(k.counters().eventsDropped - droppedBefore), ...stats };
+
+  sub.stop();
+  k.detach(links);
+  k.close();
+  removePins(floodPins);
+  return flood;
+}
+
 async function phaseDrops(): Promise<Record<string, unknown>> {
   // A ring buffer of 16 KiB holds one event of about 8 KiB: with no reader,
   // the later denials must be counted as dropped records.
@@ -625,7 +658,8 @@ async function phaseDrops(): Promise<Record<string, unknown>> {
   k.close();
   removePins(dropPins);
   removePins('/sys/fs/bpf/sabpf-none');
-  return { phase: 'drops', counters: counted, eventsAfter: events.length, errors, probes };
+  const flood = await floodWhileBusy();
+  return { phase: 'drops', counters: counted, eventsAfter: events.length, flood, errors, probes };
 }
 
 async function main(): Promise<void> {

@@ -7,6 +7,8 @@
  *   sabpf-probe [-c CGROUP_DIR] OP ARGS...
  *     -c DIR                    join the cgroup first (write to DIR/cgroup.procs)
  *     open PATH r|w|rw|t        open(2); t is O_RDONLY | O_TRUNC
+ *     open-many N PATH r|w|rw   open(2) N times; prints "denied K" (K opens
+ *                               failed with EPERM), exit 1 on any other error
  *     openat DIR NAME r|w|rw    openat(2) relative to an fd of DIR
  *     deep N NAME r|w|rw|c      chdir N levels down a chain of "a" directories
  *                               (made as needed), then open(2) NAME there; c creates
@@ -168,6 +170,23 @@ int main(int argc, char **argv)
 
 	if (!strcmp(op, "open") && argc == 4)
 		return report(open(argv[2], open_flags(argv[3])));
+	if (!strcmp(op, "open-many") && argc == 5) {
+		long n = atol(argv[2]), denied = 0;
+
+		for (long i = 0; i < n; i++) {
+			int fd = open(argv[3], open_flags(argv[4]));
+
+			if (fd >= 0) {
+				close(fd);
+				continue;
+			}
+			if (errno != EPERM)
+				return report(fd);
+			denied++;
+		}
+		printf("denied %ld\n", denied);
+		return 0;
+	}
 	if (!strcmp(op, "chroot") && argc == 5) {
 		if (chroot(argv[2]) < 0 || chdir("/") < 0)
 			return report(-1);
