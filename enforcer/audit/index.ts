@@ -8,10 +8,12 @@ export { DEFAULT_FILE_NAME, STATE_FILE_NAME, listTrailFiles, resolveTrailLocatio
 export { readState, writeState, StateFileError, type TrailState } from './state.js';
 export type { ResumePoint } from './resume.js';
 export {
+  AuditBacklogFullError,
   AuditWriter,
   DEFAULT_FSYNC_POLICY,
   DEFAULT_MAX_BYTES,
   DEFAULT_MAX_FILES,
+  DEFAULT_MAX_PENDING,
   type AuditWriterOptions,
   type AuditWriterStats,
   type FsyncPolicy,

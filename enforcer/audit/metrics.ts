@@ -20,7 +20,7 @@ export function createAuditMetrics(registry: Registry): AuditMetrics {
     droppedEvents: counter(
       registry,
       'sabpf_audit_dropped_events_total',
-      'Events lost before reaching the trail, as counted by recorded dropped records: ring-buffer (kernel could not deliver) or audit-write (append failed).',
+      'Events lost before reaching the trail, as counted by recorded dropped records: ring-buffer (kernel could not deliver), audit-write (append failed) or audit-backlog (too many decisions waiting).',
       ['source'],
     ),
     writeFailures: counter(registry, 'sabpf_audit_write_failures_total', 'Appends or fsyncs of the audit trail that failed.', []),

@@ -48,9 +48,9 @@ export type DecisionReason = 'rule' | 'posture' | 'path-truncated' | 'rules-belo
 /**
  * Place where events were lost: in the kernel, which could not deliver them
  * because the ring buffer was full, or in the writer, which could not append
- * them to the trail.
+ * them to the trail (a write failed) or refused them (too many were waiting).
  */
-export type DropSource = 'ring-buffer' | 'audit-write';
+export type DropSource = 'ring-buffer' | 'audit-write' | 'audit-backlog';
 
 /**
  * Origin of the chain a writer continues: a brand-new trail, the state file,

@@ -115,7 +115,7 @@ export const RECORD_SCHEMAS: Readonly<Record<string, object>> = {
   'decision:socket-create': decisionSchema(['socket-create'], socketResource, false),
   dropped: lifecycleSchema('dropped', {
     count: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
-    source: { enum: ['ring-buffer', 'audit-write'] },
+    source: { enum: ['ring-buffer', 'audit-write', 'audit-backlog'] },
   }),
   start: lifecycleSchema('start', {
     resumedFrom: { enum: ['new', 'state-file', 'last-record'] },

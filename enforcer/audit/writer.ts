@@ -28,6 +28,19 @@ import { writeState } from './state.js';
 
 export const DEFAULT_MAX_BYTES = 10 * 1024 * 1024;
 export const DEFAULT_MAX_FILES = 5;
+export const DEFAULT_MAX_PENDING = 10_000;
+
+/**
+ * Thrown by appendDecision when maxPending decisions already wait. The
+ * decision is counted, and a dropped record with source `audit-backlog`
+ * reports it in the trail, so callers need not log each one.
+ */
+export class AuditBacklogFullError extends Error {
+  constructor(maxPending: number) {
+    super(`failed to append audit record: ${maxPending} decisions already wait to be written; the decision is counted as dropped`);
+    this.name = 'AuditBacklogFullError';
+  }
+}
 
 /**
  * Schedule of fsyncs: after `everyRecords` records, or `intervalMs`
@@ -56,6 +69,12 @@ export interface AuditWriterOptions {
   maxBytes?: number;
   /** Files kept, the active one included; at least 2. */
   maxFiles?: number;
+  /**
+   * Decisions that may wait to be written. Beyond it appendDecision refuses
+   * them, so that events arriving faster than the disk takes them cannot
+   * grow memory without a bound. Dropped records are never refused.
+   */
+  maxPending?: number;
   fsync?: Partial<FsyncPolicy>;
   /** Registry for the writer's counters; none are registered without it. */
   registry?: Registry;
@@ -74,6 +93,8 @@ export interface AuditWriterStats {
   fsyncs: number;
   /** Appends that failed and are not yet reported by a dropped record. */
   unreportedLosses: number;
+  /** Decisions refused because maxPending were waiting. */
+  backlogDrops: number;
 }
 
 interface WriterSettings {
@@ -82,6 +103,7 @@ interface WriterSettings {
   fileName: string;
   maxBytes: number;
   maxFiles: number;
+  maxPending: number;
   fsync: FsyncPolicy;
   logger: Logger | undefined;
   now: () => Date;
@@ -94,6 +116,15 @@ export class AuditWriter {
   private unsynced = 0;
   /** Failed appends waiting to be reported in a dropped record. */
   private losses = 0;
+  /** Decisions queued and not yet written (or failed). */
+  private pending = 0;
+  /**
+   * Decisions refused for the backlog, and how many of them dropped records
+   * report. Each queued record remembers the refusals before it, so the
+   * dropped record lands where they happened in call order.
+   */
+  private refused = 0;
+  private refusedReported = 0;
   /** Base name of the file that contains the record `seq`, for the state file. */
   private lastRecordFile: string;
   private readonly counts: AuditWriterStats = {
@@ -104,6 +135,7 @@ export class AuditWriter {
     writeFailures: 0,
     fsyncs: 0,
     unreportedLosses: 0,
+    backlogDrops: 0,
   };
 
   private constructor(
@@ -154,7 +186,7 @@ export class AuditWriter {
       );
 
       await writer.enqueue(async () => {
-        await writer.appendInQueue(buildStart(resume.resumedFrom, message, settings.node, settings.now()));
+        await writer.appendInQueue(buildStart(resume.resumedFrom, message, settings.node, settings.now()), 0);
         await writer.syncInQueue();
       });
       return writer;
@@ -166,7 +198,30 @@ export class AuditWriter {
 
   /** Appends a decision record; resolves once it is written (not necessarily fsynced). */
   appendDecision(event: DecisionEvent): Promise<DecisionRecord> {
-    return this.append(() => buildDecision(event, this.settings.node, this.settings.now())) as Promise<DecisionRecord>;
+    if (!this.closing && this.pending >= this.settings.maxPending) {
+      if (this.refused === this.refusedReported) {
+        this.settings.logger?.warn(
+          { maxPending: this.settings.maxPending },
+          'audit backlog is full: decisions are enforced but counted as dropped until it drains',
+        );
+      }
+      this.refused += 1;
+      this.counts.backlogDrops += 1;
+      return Promise.reject(new AuditBacklogFullError(this.settings.maxPending));
+    }
+    const appended = this.append(() => buildDecision(event, this.settings.node, this.settings.now())) as Promise<DecisionRecord>;
+    this.pending += 1;
+    const settled = (): void => {
+      this.pending -= 1;
+      // Report refused decisions once the backlog has drained, so a burst
+      // that ends is recorded without waiting for the next decision.
+      if (this.pending === 0 && this.refused > this.refusedReported && !this.closing) {
+        const upTo = this.refused;
+        this.enqueue(() => this.reportBacklogLosses(upTo)).catch(() => undefined);
+      }
+    };
+    appended.then(settled, settled);
+    return appended;
   }
 
   /**
@@ -192,7 +247,7 @@ export class AuditWriter {
 
     await this.enqueue(async () => {
       try {
-        await this.appendInQueue(buildStop(message, this.settings.node, this.settings.now()));
+        await this.appendInQueue(buildStop(message, this.settings.node, this.settings.now()), this.refused);
         await this.syncInQueue();
       } finally {
         await this.handle.close();
@@ -202,7 +257,7 @@ export class AuditWriter {
 
   /** Returns a copy of the writer's counters since it opened. */
   stats(): AuditWriterStats {
-    return { ...this.counts, unreportedLosses: this.losses };
+    return { ...this.counts, unreportedLosses: this.losses + this.refused - this.refusedReported };
   }
 
   /** seq and hash of the last record written. */
@@ -229,7 +284,8 @@ export class AuditWriter {
       return Promise.reject(new Error(`failed to append audit record: ${problems.join('; ')}`));
     }
 
-    return this.enqueue(() => this.appendInQueue(body));
+    const refusedBefore = this.refused;
+    return this.enqueue(() => this.appendInQueue(body, refusedBefore));
   }
 
   private enqueue<T>(work: () => Promise<T>): Promise<T> {
@@ -239,12 +295,14 @@ export class AuditWriter {
   }
 
   /**
-   * Writes a record, preceded by a dropped record when earlier appends
+   * Writes a record, preceded by dropped records for the decisions refused
+   * before it was queued (refusedBefore) and for earlier appends that
    * failed. A failed append is counted as a loss, so the next successful
    * append reports it in the trail.
    */
-  private async appendInQueue(body: UnchainedRecord): Promise<AuditRecord> {
+  private async appendInQueue(body: UnchainedRecord, refusedBefore: number): Promise<AuditRecord> {
     try {
+      await this.reportBacklogLosses(refusedBefore);
       if (this.losses > 0) {
         const lost = this.losses;
         await this.writeChained(buildDropped(lost, 'audit-write', this.settings.node, this.settings.now()));
@@ -258,6 +316,13 @@ export class AuditWriter {
       this.settings.logger?.error({ err: error, lostRecords: this.losses }, 'failed to append audit record');
       throw error;
     }
+  }
+
+  /** Writes a dropped record for the refusals up to upTo that none reports yet. */
+  private async reportBacklogLosses(upTo: number): Promise<void> {
+    if (upTo <= this.refusedReported) return;
+    await this.writeChained(buildDropped(upTo - this.refusedReported, 'audit-backlog', this.settings.node, this.settings.now()));
+    this.refusedReported = upTo;
   }
 
   private async writeChained(body: UnchainedRecord): Promise<AuditRecord> {
@@ -424,6 +489,7 @@ function resolveSettings(options: AuditWriterOptions): WriterSettings {
     fileName: options.fileName ?? DEFAULT_FILE_NAME,
     maxBytes: options.maxBytes ?? DEFAULT_MAX_BYTES,
     maxFiles: options.maxFiles ?? DEFAULT_MAX_FILES,
+    maxPending: options.maxPending ?? DEFAULT_MAX_PENDING,
     fsync: { ...DEFAULT_FSYNC_POLICY, ...options.fsync },
     logger: options.logger,
     now: options.now ?? (() => new Date()),
@@ -431,6 +497,7 @@ function resolveSettings(options: AuditWriterOptions): WriterSettings {
 
   requireInteger('maxBytes', settings.maxBytes, 1, 'bytes; the default is 10485760 (10 MiB)');
   requireInteger('maxFiles', settings.maxFiles, 2, 'files including the active one, because rotation must keep the previous file');
+  requireInteger('maxPending', settings.maxPending, 1, 'decisions waiting to be written; the default is 10000');
   requireInteger('fsync.everyRecords', settings.fsync.everyRecords, 1, 'records; 1 fsyncs every record');
   requireInteger('fsync.intervalMs', settings.fsync.intervalMs, 0, 'milliseconds; 0 disables the timer');
   if (settings.node === '') {

@@ -27,7 +27,7 @@ import { compileSelected, type CompiledProgram } from '../../compiler/compile.js
 import { CGROUP_HOOKS, LSM_HOOK, MAX_POLICIES, type HookName } from '../../compiler/layout.js';
 import { selectPolicies } from '../../compiler/selector.js';
 import { policyKey, type Policy } from '../../compiler/types.js';
-import type { AuditWriter } from '../audit/index.js';
+import { AuditBacklogFullError, type AuditWriter } from '../audit/index.js';
 import { cgroupId as readCgroupId, type ContainerLinks, type EventSubscription, type SabpfEvent } from '../kernel/index.js';
 import type { KernelPort } from './kernel-port.js';
 import { resolveEvent } from './records.js';
@@ -478,9 +478,11 @@ export class Enforcer implements DesiredStateSink {
       policy.lastDenial = record;
     }
     if (this.options.audit) {
-      this.options.audit
-        .appendDecision(resolved.audit)
-        .catch((err: unknown) => this.log.error({ err }, 'failed to append an audit record'));
+      this.options.audit.appendDecision(resolved.audit).catch((err: unknown) => {
+        // Counted, and reported in the trail by the writer (see maxPending).
+        if (err instanceof AuditBacklogFullError) return;
+        this.log.error({ err }, 'failed to append an audit record');
+      });
     }
     this.options.onDecision?.(record);
   }

@@ -6,7 +6,7 @@ import { Registry } from 'prom-client';
 
 import { GENESIS_HASH, type DecisionEvent } from '../../../enforcer/audit/record.js';
 import { verify } from '../../../enforcer/audit/verify.js';
-import { AuditWriter } from '../../../enforcer/audit/writer.js';
+import { AuditBacklogFullError, AuditWriter } from '../../../enforcer/audit/writer.js';
 import { fileDecision, makeTempDir, readRecords, removeTempDir, writerOptions, writeTrail } from './helpers.js';
 
 describe('AuditWriter', () => {
@@ -304,6 +304,65 @@ describe('AuditWriter', () => {
       const metric = await registry.getSingleMetric('sabpf_audit_write_failures_total')?.get();
       assert.equal(unreported, 1);
       assert.equal(metric?.values[0]?.value, 1);
+    });
+  });
+
+  describe('when more decisions wait than maxPending', () => {
+    const burst = async (writer: AuditWriter, n: number): Promise<PromiseSettledResult<unknown>[]> =>
+      Promise.allSettled(Array.from({ length: n }, () => writer.appendDecision(fileDecision())));
+
+    it('refuses the excess with AuditBacklogFullError', async () => {
+      const writer = await AuditWriter.open(writerOptions(directory, { maxPending: 3 }));
+      const results = await burst(writer, 10);
+      await writer.close();
+      assert.deepEqual(
+        results.map((r) => r.status),
+        [...Array<string>(3).fill('fulfilled'), ...Array<string>(7).fill('rejected')],
+      );
+      const reasons = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+      assert.ok(reasons.every((e) => e instanceof AuditBacklogFullError));
+    });
+
+    it('reports the refused decisions in one dropped record once the backlog drains', async () => {
+      const registry = new Registry();
+      const writer = await AuditWriter.open(writerOptions(directory, { maxPending: 3, registry }));
+      await burst(writer, 10);
+      await writer.sync();
+      const unreported = writer.stats().unreportedLosses;
+      await writer.close();
+
+      const records = await readRecords(join(directory, 'audit.log'));
+      assert.deepEqual(
+        records.map((r) => r['kind']),
+        ['start', 'decision', 'decision', 'decision', 'dropped', 'stop'],
+      );
+      assert.equal(records[4]?.['count'], 7);
+      assert.equal(records[4]?.['source'], 'audit-backlog');
+      assert.equal(unreported, 0);
+      const metric = await registry.getSingleMetric('sabpf_audit_dropped_events_total')?.get();
+      assert.deepEqual(
+        metric?.values.map((v) => [v.labels['source'], v.value]),
+        [['audit-backlog', 7]],
+      );
+      const result = await verify(directory);
+      assert.equal(result.ok, true, JSON.stringify(result.problems));
+    });
+
+    it('takes decisions again after the backlog drained', async () => {
+      const writer = await AuditWriter.open(writerOptions(directory, { maxPending: 2 }));
+      await burst(writer, 5);
+      await writer.appendDecision(fileDecision());
+      assert.equal(writer.stats().backlogDrops, 3);
+      await writer.close();
+      const records = await readRecords(join(directory, 'audit.log'));
+      assert.deepEqual(
+        records.map((r) => r['kind']),
+        ['start', 'decision', 'decision', 'dropped', 'decision', 'stop'],
+      );
+    });
+
+    it('rejects a maxPending below 1', async () => {
+      await assert.rejects(AuditWriter.open(writerOptions(directory, { maxPending: 0 })), /maxPending is 0; pass an integer of at least 1/);
     });
   });
 
