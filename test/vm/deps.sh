@@ -9,7 +9,7 @@ packages=(
   busybox-static  # the guest's userland
   cpio            # packs the initramfs
   xz-utils        # unpacks vmlinux from vmlinuz (xz up to 6.1)
-  zstd            # unpacks the 6.12 vmlinux and zstd modules
+  zstd            # unpacks the 6.12 vmlinux; initramfs.sh reads .ko.zst modules
   binutils        # readelf (PVH note check), objcopy (BTF extraction)
   bpftool         # vmlinux.h from BTF; also copied into the guest for debugging
   clang           # BPF programs (-target bpf) and the probe loader

@@ -74,19 +74,32 @@ if [[ -z "$pkg" ]]; then
   pkg="$(resolve_pkg)"
 fi
 if [[ -z "$pkg" ]]; then
-  echo "failed to resolve the $line kernel package: apt-cache depends $meta names no linux-image-<version>-amd64; run apt-get update" >&2
+  fix="run apt-get update"
+  if [[ "$line" == 6.12 ]]; then
+    fix="the host's apt sources need bookworm-security (deb http://deb.debian.org/debian-security bookworm-security main), then apt-get update"
+  fi
+  echo "failed to resolve the $line kernel package: apt-cache depends $meta names no linux-image-<version>-amd64; $fix" >&2
   exit 1
 fi
-kver="${pkg#linux-image-}"
 
 mkdir -p "$cache"
 tmp="$(mktemp -d "$cache/download.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 
-echo "downloading $pkg" >&2
 # apt's sandbox user _apt cannot enter a cache under /root. apt then falls
 # back to downloading as root with a warning, so ask for root directly.
-(cd "$tmp" && apt-get "${apt_opts[@]}" download -qq -o APT::Sandbox::User=root "$pkg" >&2)
+download() {
+  echo "downloading $pkg" >&2
+  (cd "$tmp" && apt-get "${apt_opts[@]}" download -qq -o APT::Sandbox::User=root "$pkg" >&2)
+}
+# Lists older than the archive name a version it has already dropped (the
+# security suite keeps only the newest): update once and resolve again.
+if ! download; then
+  apt-get "${apt_opts[@]}" -o APT::Sandbox::User=root update -qq >&2
+  pkg="$(resolve_pkg)"
+  download
+fi
+kver="${pkg#linux-image-}"
 deb="$(ls "$tmp"/*.deb)"
 
 # Extract beside the final directory and rename, so an interrupted run never
@@ -98,30 +111,40 @@ if [[ ! -f "$tmp/root/boot/vmlinuz-$kver" ]]; then
 fi
 
 # bzImage is a boot stub followed by the compressed ELF: xz up to Debian's
-# 6.1, zstd in its 6.12. The pipes below end early by design (grep -m, xz
-# --single-stream), so their writers' SIGPIPE is expected. zstd has no
-# single-stream mode and exits 1 on the size word the kernel appends after
-# the frame, having written the whole frame first. So pipefail is off here,
-# and the ELF checks below judge the result.
+# 6.1, zstd in its 6.12. The setup header says where the stream starts and
+# how long it is (payload_offset and payload_length, counted from the end of
+# the setup sectors), and the build appends the ELF's size as the stream's
+# last 4 bytes. So exactly the stream is decompressed, and the result is
+# checked against that size: a truncated kernel is never cached.
 vmlinuz="$tmp/root/boot/vmlinuz-$kver"
-set +o pipefail
-magic_offset() {
-  LC_ALL=C grep -m 1 -obUaP "$1" "$vmlinuz" | head -n 1 | cut -d: -f1
-}
-offset="$(magic_offset '\xfd7zXZ\x00')"
-if [[ -n "$offset" ]]; then
-  tail -c "+$((offset + 1))" "$vmlinuz" | xz -dcq --single-stream >"$tmp/root/vmlinux"
-else
-  offset="$(magic_offset '\x28\xb5\x2f\xfd')"
-  if [[ -z "$offset" ]]; then
-    echo "failed to unpack $vmlinuz: no xz or zstd stream found; teach kernel.sh the kernel's compressor (CONFIG_KERNEL_* in its config)" >&2
-    exit 1
-  fi
-  tail -c "+$((offset + 1))" "$vmlinuz" | zstd -dcq >"$tmp/root/vmlinux" 2>/dev/null || true
+le32() { od -An -tu4 -j "$1" -N4 "$vmlinuz" | tr -d ' '; }
+setup_sects="$(od -An -tu1 -j $((0x1f1)) -N1 "$vmlinuz" | tr -d ' ')"
+if [[ "$setup_sects" == 0 ]]; then
+  setup_sects=4
 fi
-set -o pipefail
+start=$(((setup_sects + 1) * 512 + $(le32 $((0x248)))))
+stream_bytes=$(($(le32 $((0x24c))) - 4))
+elf_bytes="$(le32 $((start + stream_bytes)))"
+magic="$(od -An -tx1 -j "$start" -N4 "$vmlinuz" | tr -d ' ')"
+case "$magic" in
+  fd377a58) decompress=(xz -dcq) ;;
+  28b52ffd) decompress=(zstd -dcq) ;;
+  *)
+    echo "failed to unpack $vmlinuz: the stream at byte $start starts with $magic, neither xz nor zstd; teach kernel.sh the kernel's compressor (CONFIG_KERNEL_* in its config)" >&2
+    exit 1
+    ;;
+esac
+if ! command -v "${decompress[0]}" >/dev/null; then
+  echo "failed to unpack $vmlinuz: ${decompress[0]} is not installed; run test/vm/deps.sh" >&2
+  exit 1
+fi
+head -c $((start + stream_bytes)) "$vmlinuz" | tail -c "$stream_bytes" | "${decompress[@]}" >"$tmp/root/vmlinux"
+if [[ "$(stat -c %s "$tmp/root/vmlinux")" != "$elf_bytes" ]]; then
+  echo "failed to unpack $vmlinuz: got $(stat -c %s "$tmp/root/vmlinux") bytes, the image says $elf_bytes" >&2
+  exit 1
+fi
 if ! notes="$(readelf -n "$tmp/root/vmlinux" 2>/dev/null)"; then
-  echo "failed to unpack $vmlinuz: the stream at byte $offset does not hold an ELF kernel" >&2
+  echo "failed to unpack $vmlinuz: the stream at byte $start does not hold an ELF kernel" >&2
   exit 1
 fi
 # binutils 2.40 prints this note as "Unknown note type: (0x00000012)", and
