@@ -37,7 +37,9 @@ export const DEFAULT_MAX_PENDING = 10_000;
  */
 export class AuditBacklogFullError extends Error {
   constructor(maxPending: number) {
-    super(`failed to append audit record: ${maxPending} decisions already wait to be written; the decision is counted as dropped`);
+    super(
+      `failed to append audit record: ${maxPending} decisions already wait to be written (maxPending); the decision was enforced and is counted in a dropped record with source audit-backlog`,
+    );
     this.name = 'AuditBacklogFullError';
   }
 }
@@ -91,7 +93,7 @@ export interface AuditWriterStats {
   droppedEvents: number;
   writeFailures: number;
   fsyncs: number;
-  /** Appends that failed and are not yet reported by a dropped record. */
+  /** Appends that failed, and decisions refused, not yet reported by a dropped record. */
   unreportedLosses: number;
   /** Decisions refused because maxPending were waiting. */
   backlogDrops: number;
@@ -217,7 +219,12 @@ export class AuditWriter {
       // that ends is recorded without waiting for the next decision.
       if (this.pending === 0 && this.refused > this.refusedReported && !this.closing) {
         const upTo = this.refused;
-        this.enqueue(() => this.reportBacklogLosses(upTo)).catch(() => undefined);
+        // On failure the count stays unreported, and the next append retries it.
+        this.enqueue(() => this.reportBacklogLosses(upTo)).catch((error: unknown) => {
+          this.counts.writeFailures += 1;
+          this.metrics?.writeFailures.inc();
+          this.settings.logger?.error({ err: error }, 'failed to append the dropped record of refused decisions');
+        });
       }
     };
     appended.then(settled, settled);
