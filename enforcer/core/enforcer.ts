@@ -100,6 +100,8 @@ export class Enforcer implements DesiredStateSink {
   private chain: Promise<unknown> = Promise.resolve();
   private nextSlot = 1;
   private subscription: EventSubscription | undefined;
+  /** Records the addon's reader lost (its queue full when it stopped), as last reported. */
+  private readerLost = 0n;
   private counterTimer: NodeJS.Timeout | undefined;
   private lastCounters = { eventsDropped: 0n, pathTruncated: 0n, noConfig: 0n, dirCacheHits: 0n, dirCacheFills: 0n, fileCacheHits: 0n };
   private readonly metrics: ReturnType<typeof createMetrics> | undefined;
@@ -496,7 +498,9 @@ export class Enforcer implements DesiredStateSink {
       this.log.error({ err }, 'failed to read kernel counters');
       return;
     }
-    const dropped = counters.eventsDropped - this.lastCounters.eventsDropped;
+    const readerLost = this.subscription?.stats().lost ?? this.readerLost;
+    const dropped = counters.eventsDropped - this.lastCounters.eventsDropped + (readerLost - this.readerLost);
+    this.readerLost = readerLost;
     const truncated = counters.pathTruncated - this.lastCounters.pathTruncated;
     const noConfig = counters.noConfig - this.lastCounters.noConfig;
     const cacheHits = counters.dirCacheHits - this.lastCounters.dirCacheHits;
@@ -513,7 +517,10 @@ export class Enforcer implements DesiredStateSink {
 
     if (dropped > 0n) {
       this.metrics?.kernelDropped.inc(Number(dropped));
-      this.log.warn({ dropped: Number(dropped) }, 'kernel ring buffer was full: decisions were enforced but not recorded');
+      this.log.warn(
+        { dropped: Number(dropped) },
+        'ring-buffer records were lost (the kernel ring was full, or the reader stopped with its queue full): decisions were enforced but not recorded',
+      );
       await this.options.audit?.appendDropped(Number(dropped), 'ring-buffer');
     }
     if (truncated > 0n) this.metrics?.pathTruncated.inc(Number(truncated));

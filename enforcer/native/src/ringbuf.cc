@@ -80,7 +80,8 @@ RingBufferReader::~RingBufferReader() {
 void RingBufferReader::Run() {
   while (!stopping_.load()) {
     int n = ring_buffer__poll(rb_, kPollTimeoutMs);
-    if (n < 0 && n != -EINTR) {
+    // -ECANCELED: OnSample ended the poll because stop() was called.
+    if (n < 0 && n != -EINTR && n != -ECANCELED) {
       poll_error_.store(-n);
       break;
     }
@@ -91,7 +92,11 @@ void RingBufferReader::Run() {
 // during this call, so it is copied, and DeliverRecord frees the copy.
 // While the queue is full this call waits, so the record and those behind
 // it stay in the kernel's ring. It does not use BlockingCall, which would
-// never return if stop(), on the JS thread, waited for this thread.
+// never return if stop(), on the JS thread, waited for this thread. Once
+// stop() is called it returns an error, which ends the poll with the rest
+// left in the ring for the next reader of the pinned map. libbpf consumes
+// the record in hand either way: when the queue refuses it, it is counted
+// in lost_, which the enforcer reports as dropped.
 int RingBufferReader::OnSample(void* ctx, void* data, size_t size) {
   auto* self = static_cast<RingBufferReader*>(ctx);
   auto* record = new Record(static_cast<uint8_t*>(data), static_cast<uint8_t*>(data) + size);
@@ -107,7 +112,7 @@ int RingBufferReader::OnSample(void* ctx, void* data, size_t size) {
   } else {
     self->records_.fetch_add(1);
   }
-  return 0;
+  return self->stopping_.load() ? -ECANCELED : 0;
 }
 
 // Runs on the JS thread.

@@ -266,6 +266,26 @@ describe('Enforcer', () => {
       assert.equal(await value('sabpf_kernel_dir_cache_fills_total'), 3);
       assert.equal(await value('sabpf_kernel_file_cache_hits_total'), 25);
     });
+
+    it("counts records the reader lost with the kernel's drops", async () => {
+      const kernel = new FakeKernel();
+      const registry = new Registry();
+      const enforcer = new Enforcer({
+        kernel,
+        node: 'n1',
+        logger,
+        registry,
+        counterIntervalMs: 3_600_000,
+        cgroupIdOf: (path) => BigInt(path.length),
+      });
+      await enforcer.start();
+      kernel.counterValues.eventsDropped = 5n;
+      kernel.readerLost = 2n;
+      await enforcer.stop();
+
+      const metric = await registry.getSingleMetric('sabpf_kernel_events_dropped_total')?.get();
+      assert.equal(metric?.values[0]?.value, 7);
+    });
   });
 
   describe('when a slot is left without a config', () => {

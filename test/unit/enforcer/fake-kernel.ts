@@ -104,8 +104,11 @@ export class FakeKernel implements KernelPort {
 
   subscribe(onEvent: (event: SabpfEvent) => void): EventSubscription {
     this.onEvent = onEvent;
-    return { stop: () => undefined, unref: () => undefined, stats: () => ({ records: 0n, lost: 0n, queueFullWaits: 0n }) };
+    return { stop: () => undefined, unref: () => undefined, stats: () => ({ records: 0n, lost: this.readerLost, queueFullWaits: 0n }) };
   }
+
+  /** What the subscription's stats() reports as lost by the addon's reader. */
+  readerLost = 0n;
 
   /** What counters() returns: tests set the kernel's running totals here. */
   counterValues: Record<keyof typeof Counter, bigint> = {
