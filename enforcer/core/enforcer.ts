@@ -145,6 +145,12 @@ export class Enforcer implements DesiredStateSink {
         { mode: this.kernel.mode, object: this.kernel.variant, adopted: this.orphans.size, nextSlot: this.nextSlot },
         'enforcer started',
       );
+      if (this.kernel.replacedBuild) {
+        this.log.info(
+          { replacedLinks: this.kernel.replacedLinks },
+          "replaced another build's pinned programs: each pinned link now runs this build's",
+        );
+      }
     });
 
     this.subscription = this.kernel.subscribe(

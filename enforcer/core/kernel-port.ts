@@ -9,6 +9,10 @@ export interface KernelPort {
   readonly mode: 'cgroup' | 'global';
   /** The object loaded (sabpf.bpf.o, -global or -legacy), for the logs. */
   readonly variant?: 'cgroup' | 'global' | 'legacy';
+  /** True when another build's programs were pinned, for the logs. */
+  readonly replacedBuild?: boolean;
+  /** Pinned links moved to this build's programs so far, for the logs. */
+  readonly replacedLinks?: number;
   updateElems(map: MapName, entries: ReadonlyArray<readonly [Buffer, Buffer]>, flags?: number): number;
   deleteElem(map: MapName, key: Buffer): boolean;
   lookupElem(map: MapName, key: Buffer): Buffer | null;

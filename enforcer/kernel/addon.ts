@@ -50,6 +50,7 @@ export interface NativeAddon {
   attachCgroupFd(progFd: number, cgroupPath: string): number;
   attachGlobalFd(progFd: number): number;
   detachLink(linkFd: number): void;
+  linkUpdate(linkFd: number, progFd: number): void;
   closeFd(fd: number): void;
   mapInfo(fd: number): NativeMapInfo;
   progInfo(fd: number): { id: number; name: string; type: number; verifiedInsns: number };

@@ -7,7 +7,8 @@
 //   <pinRoot>/links/<cgroup id>/<hook>    cgroup mode: one link per hook and container
 //   <pinRoot>/links/<variant>/<hook>      links for every task: all hooks in global mode (global
 //                                         or legacy), the node-wide hooks in cgroup mode
-import { existsSync, mkdirSync, readdirSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
 import { release } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -84,7 +85,10 @@ export interface LoadOptions {
   objectDir?: string;
   /** Ring buffer size in bytes, a power of two, used only when the maps are created. */
   ringBufferBytes?: number;
-  /** Load even when pinned programs of this mode exist (after an upgrade). Default false. */
+  /**
+   * Load even when this build's programs are pinned. Programs of another
+   * build are replaced without it. Default false.
+   */
   reload?: boolean;
 }
 
@@ -166,7 +170,21 @@ export class KernelPrograms {
     private readonly ownedFds: number[],
     /** The loaded object, when this process loaded it (not adopted). */
     private readonly object: NativeBpfObject | undefined,
+    /**
+     * True when programs of another build were pinned: the links this
+     * process adopts move to its own programs (see adoptContainer).
+     */
+    readonly replacedBuild = false,
   ) {}
+
+  /** Links moved from another build's programs to these, by adoptContainer and attachGlobal. */
+  replacedLinks = 0;
+  private programIds: Partial<Record<HookName, number>> = {};
+
+  /** Returns the kernel's id of a hook's program, which a link's info names. */
+  private programId(hook: HookName): number {
+    return (this.programIds[hook] ??= this.addon.progInfo(this.programFds[hook]).id);
+  }
 
   map(name: MapName): number {
     this.checkOpen();
@@ -232,25 +250,46 @@ export class KernelPrograms {
     const result: ContainerLinks = { cgroupId: 0n, links: {} };
     for (const hook of this.mode === 'global' ? ALL_HOOKS : NODE_WIDE_HOOKS) {
       const pin = join(dir, hook);
+      // bpffs refuses names with a dot (EPERM), hence the dash.
+      const next = `${pin}-next`;
+      // A replacement interrupted after its link was pinned: finish it.
+      if (existsSync(next)) renameSync(next, pin);
       if (existsSync(pin)) {
-        result.links[hook] = this.addon.objGet(pin);
+        const fd = this.addon.objGet(pin);
+        if (this.addon.linkInfo(fd).progId === this.programId(hook)) {
+          result.links[hook] = fd;
+          continue;
+        }
+        // Another build's program. A node-wide link cannot change its
+        // program, so attach this one beside it, then let the old link go.
+        // Both run in between, and a deny from either wins.
+        const replacement = this.attachNodeWide(hook);
+        this.addon.objPin(replacement, next);
+        renameSync(next, pin);
+        this.addon.closeFd(fd);
+        this.replacedLinks++;
+        result.links[hook] = replacement;
         continue;
       }
-      let fd: number;
-      try {
-        fd = this.object ? this.object.attachGlobal(HOOK_PROGRAMS[hook]) : this.addon.attachGlobalFd(this.programFds[hook]);
-      } catch (err) {
-        // The kernel attaches an LSM program once per load: once its link is gone, a second attach gets ENOENT.
-        const reason = err instanceof Error ? err.message : String(err);
-        throw new Error(
-          `failed to attach ${HOOK_PROGRAMS[hook]} globally: ${reason}; if its pinned link was removed, run sabpf enforce --unload and start again to load fresh programs`,
-          { cause: err },
-        );
-      }
+      const fd = this.attachNodeWide(hook);
       result.links[hook] = fd;
       this.addon.objPin(fd, pin);
     }
     return result;
+  }
+
+  /** Attaches a hook's program for every task and returns the link fd. */
+  private attachNodeWide(hook: HookName): number {
+    try {
+      return this.object ? this.object.attachGlobal(HOOK_PROGRAMS[hook]) : this.addon.attachGlobalFd(this.programFds[hook]);
+    } catch (err) {
+      // The kernel attaches an LSM program once per load: once its link is gone, a second attach gets ENOENT.
+      const reason = err instanceof Error ? err.message : String(err);
+      throw new Error(
+        `failed to attach ${HOOK_PROGRAMS[hook]} globally: ${reason}; if its pinned link was removed, run sabpf enforce --unload and start again to load fresh programs`,
+        { cause: err },
+      );
+    }
   }
 
   /** Cgroup ids whose links an earlier or this process pinned. */
@@ -262,14 +301,24 @@ export class KernelPrograms {
       .map((name) => BigInt(name));
   }
 
-  /** Re-opens the pinned links of a container (after a restart). */
+  /**
+   * Re-opens the pinned links of a container (after a restart). A link that
+   * runs another build's program moves to this one's in one step
+   * (BPF_LINK_UPDATE), so the container is never without the hook.
+   */
   adoptContainer(id: bigint): ContainerLinks {
     this.checkOpen();
     const dir = this.linkDir(id);
     const result: ContainerLinks = { cgroupId: id, links: {} };
     for (const hook of ALL_HOOKS) {
       const pin = join(dir, hook);
-      if (existsSync(pin)) result.links[hook] = this.addon.objGet(pin);
+      if (!existsSync(pin)) continue;
+      const fd = this.addon.objGet(pin);
+      result.links[hook] = fd;
+      if (this.addon.linkInfo(fd).progId !== this.programId(hook)) {
+        this.addon.linkUpdate(fd, this.programFds[hook]);
+        this.replacedLinks++;
+      }
     }
     return result;
   }
@@ -469,10 +518,19 @@ export function loadPrograms(options: LoadOptions = {}): KernelPrograms {
   mkdirSync(progDir, { recursive: true });
   mkdirSync(mapDir, { recursive: true });
 
-  // Adopt: every program and map of this variant is pinned.
+  // The build whose programs are pinned: a second pin of one of them, named
+  // by a digest of the object file. Without a readable object, pins are
+  // adopted whatever their build (loading would fail anyway).
+  const objectDir = options.objectDir ?? process.env['SABPF_BPF_DIR'] ?? join(sourceRoot, 'enforcer', 'bpf');
+  const objectPath = join(objectDir, OBJECT_FILES[variant]);
+  const digest = objectDigest(objectPath);
+  const buildPin = digest === undefined ? undefined : join(progDir, `${BUILD_PIN_PREFIX}${digest}`);
   const pinnedProgs = ALL_HOOKS.map((hook) => join(progDir, HOOK_PROGRAMS[hook]));
   const pinnedMaps = MAP_NAMES.map((name) => join(mapDir, name));
-  if (!options.reload && [...pinnedProgs, ...pinnedMaps].every((p) => existsSync(p))) {
+  const otherBuild = buildPin !== undefined && !existsSync(buildPin) && pinnedProgs.some((p) => existsSync(p));
+
+  // Adopt: every program and map of this variant is pinned, by this build.
+  if (!options.reload && !otherBuild && [...pinnedProgs, ...pinnedMaps].every((p) => existsSync(p))) {
     const owned: number[] = [];
     const open = (path: string): number => {
       const fd = addon.objGet(path);
@@ -494,11 +552,19 @@ export function loadPrograms(options: LoadOptions = {}): KernelPrograms {
   }
 
   // Load: libbpf reuses the pinned maps when they exist, else creates and pins them.
-  const objectDir = options.objectDir ?? process.env['SABPF_BPF_DIR'] ?? join(sourceRoot, 'enforcer', 'bpf');
-  const objectPath = join(objectDir, OBJECT_FILES[variant]);
   const entries: Record<string, number> = {};
   if (options.ringBufferBytes !== undefined) entries['sabpf_events'] = options.ringBufferBytes;
-  const object = new addon.BpfObject(objectPath, mapDir, entries);
+  let object: NativeBpfObject;
+  try {
+    object = new addon.BpfObject(objectPath, mapDir, entries);
+  } catch (err) {
+    if (!otherBuild) throw err;
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new Error(
+      `failed to load ${objectPath} beside the state an earlier build pinned under ${pinRoot}: ${reason}. The earlier build's programs keep enforcing. If its maps differ from this build's, run sabpf enforce --unload (enforcement stops until the next start), then start again`,
+      { cause: err },
+    );
+  }
   try {
     const progFds = object.programs();
     const mapFds = object.maps();
@@ -511,17 +577,38 @@ export function loadPrograms(options: LoadOptions = {}): KernelPrograms {
       if (existsSync(pin)) unlinkSync(pin);
       addon.objPin(fd, pin);
     }
+
+    // Mark the pins as this build's last, so that a crash before here loads again.
+    for (const name of readdirSync(progDir)) {
+      const path = join(progDir, name);
+      if (name.startsWith(BUILD_PIN_PREFIX) && path !== buildPin) unlinkSync(path);
+    }
+    if (buildPin !== undefined && !existsSync(buildPin)) addon.objPin(programs[ALL_HOOKS[0]!], buildPin);
     const maps = {} as Record<MapName, number>;
     for (const name of MAP_NAMES) {
       const fd = mapFds[name];
       if (fd === undefined) throw new Error(`failed to find map ${name} in ${objectPath}: rebuild enforcer/bpf`);
       maps[name] = fd;
     }
-    return new KernelPrograms(addon, mode, variant, pinRoot, false, programs, maps, [], object);
+    return new KernelPrograms(addon, mode, variant, pinRoot, false, programs, maps, [], object, otherBuild);
   } catch (err) {
     object.close();
     throw err;
   }
+}
+
+/** Names the pin that marks which build's programs are pinned. */
+const BUILD_PIN_PREFIX = 'build-';
+
+/** Returns the first 16 hex digits of the object file's SHA-256 (which build it is), or undefined when it cannot be read. */
+function objectDigest(objectPath: string): string | undefined {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(objectPath);
+  } catch {
+    return undefined;
+  }
+  return createHash('sha256').update(bytes).digest('hex').slice(0, 16);
 }
 
 /**

@@ -15,7 +15,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { Access, EventFlag, Hook, NetOp, SIZE } from '../../compiler/layout.js';
+import { Access, CGROUP_HOOKS, EventFlag, Hook, NODE_WIDE_HOOKS, NetOp, SIZE } from '../../compiler/layout.js';
 import { ALL_HOOKS } from '../../enforcer/kernel/index.js';
 import { projectRoot, vmOutDir, vmSourceDir } from './paths.js';
 import { runInVm, type KernelLine, type VmRunResult } from './run.js';
@@ -61,6 +61,22 @@ interface GuestPhase {
   adoptedLinks?: string[];
   nodeWideLinks?: string[];
   verifiedInsns?: Record<string, number>;
+  upgrade?: {
+    replacedBuild: boolean;
+    adopted: boolean;
+    replacedLinks: number;
+    buildPinsBefore: number;
+    buildPinsAfter: number;
+    oldIds: Record<string, number>;
+    newIds: Record<string, number>;
+    containerLinks: Record<string, number>;
+    nodeWideLinks: Record<string, number>;
+    nextPins: string[];
+    workload: { exit: number | null; out: string };
+    oldProgramsLeft: number[];
+    sameBuildAdopted: boolean;
+    sameBuildReplaced: boolean;
+  };
   adoptedEvents?: number;
   eventsAfter?: number;
   flood?: { opens: number; delivered: number; late: number; dropped: string; records: string; lost: string; queueFullWaits: string };
@@ -76,7 +92,7 @@ const AF_INET = 2;
 const AF_INET6 = 10;
 const AF_PACKET = 17;
 const SAFE_DIR = '/tmp/t';
-const allPhases = ['main', 'adopt', 'global', 'drops'];
+const allPhases = ['main', 'adopt', 'upgrade', 'global', 'drops'];
 // The verifier's limit on instructions processed per program; a load past it
 // fails. The tests want a tenth of it to spare.
 const VERIFIER_LIMIT = 1_000_000;
@@ -605,6 +621,46 @@ for (const line of mainLines)
       it('keeps the counters of the first process (pinned map)', () =>
         assert.ok(BigInt(phase('adopt').counters['denied'] ?? 0) > BigInt(phase('main').counters['denied'] ?? 0)));
       it('stops enforcing after detach', () => succeeded('adopt', 'detached.c1.secret'));
+    });
+
+    describe("another build's pinned state taken over", () => {
+      const up = () => phase('upgrade').upgrade ?? assert.fail('the upgrade phase recorded nothing');
+      it('loads this build instead of adopting the other', () => {
+        assert.equal(up().buildPinsBefore, 1);
+        assert.equal(up().adopted, false);
+        assert.equal(up().replacedBuild, true);
+      });
+      it('denies every open of the workload that ran through it', () => {
+        const match = /^opens (\d+) denied (\d+)$/u.exec(up().workload.out);
+        assert.ok(match, `workload exit ${up().workload.exit}: ${up().workload.out}`);
+        assert.ok(Number(match[1]) > 0);
+        assert.equal(match[2], match[1]);
+      });
+      it("moves every container link to this build's programs", () => {
+        const { containerLinks, newIds, oldIds } = up();
+        assert.deepEqual(Object.keys(containerLinks).sort(), [...CGROUP_HOOKS].sort());
+        for (const [hook, progId] of Object.entries(containerLinks)) {
+          assert.equal(progId, newIds[hook], hook);
+          assert.notEqual(progId, oldIds[hook], hook);
+        }
+      });
+      it("replaces every node-wide link with one of this build's programs", () => {
+        const { nodeWideLinks, newIds } = up();
+        assert.deepEqual(Object.keys(nodeWideLinks).sort(), [...NODE_WIDE_HOOKS].sort());
+        for (const [hook, progId] of Object.entries(nodeWideLinks)) assert.equal(progId, newIds[hook], hook);
+        assert.deepEqual(up().nextPins, []);
+      });
+      it('counts each link it moved', () => assert.equal(up().replacedLinks, CGROUP_HOOKS.length + NODE_WIDE_HOOKS.length));
+      it('lets the kernel free the earlier programs', () => assert.deepEqual(up().oldProgramsLeft, []));
+      it("marks the pins as this build's", () => {
+        assert.equal(up().buildPinsAfter, 1);
+        assert.equal(up().sameBuildAdopted, true);
+        assert.equal(up().sameBuildReplaced, false);
+      });
+      it('enforces with the new programs afterwards', () => {
+        denied('upgrade', 'upgrade.u1.secret');
+        denied('upgrade', 'upgrade.u1.unlinkRo');
+      });
     });
 
     describe('global mode (fallback for kernels without BPF_LSM_CGROUP)', () => {

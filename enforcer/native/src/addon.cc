@@ -40,6 +40,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("attachCgroupFd", Napi::Function::New(env, AttachCgroupFd));
   exports.Set("attachGlobalFd", Napi::Function::New(env, AttachGlobalFd));
   exports.Set("detachLink", Napi::Function::New(env, DetachLink));
+  exports.Set("linkUpdate", Napi::Function::New(env, LinkUpdate));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd));
   exports.Set("mapInfo", Napi::Function::New(env, MapInfo));
   exports.Set("progInfo", Napi::Function::New(env, ProgInfo));

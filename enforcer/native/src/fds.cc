@@ -48,6 +48,17 @@ Napi::Value AttachGlobalFd(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), link);
 }
 
+// Moves a link to another program in one step (BPF_LINK_UPDATE): the hook
+// runs the old program or the new one, never neither.
+Napi::Value LinkUpdate(const Napi::CallbackInfo& info) {
+  int link = IntArg(info, 0, "linkFd");
+  int prog = IntArg(info, 1, "progFd");
+  if (bpf_link_update(link, prog, nullptr)) {
+    ThrowErrno(info.Env(), "bpf_link_update", "link fd " + std::to_string(link) + " to program fd " + std::to_string(prog), errno);
+  }
+  return info.Env().Undefined();
+}
+
 Napi::Value DetachLink(const Napi::CallbackInfo& info) {
   int fd = IntArg(info, 0, "linkFd");
   if (bpf_link_detach(fd)) ThrowErrno(info.Env(), "bpf_link_detach", "link fd " + std::to_string(fd), errno);

@@ -17,6 +17,8 @@ Napi::Value AttachCgroupFd(const Napi::CallbackInfo& info);
 Napi::Value AttachGlobalFd(const Napi::CallbackInfo& info);
 // detachLink(linkFd): detaches even while pins hold the link (bpf_link_detach).
 Napi::Value DetachLink(const Napi::CallbackInfo& info);
+// linkUpdate(linkFd, progFd): moves a link to another program (BPF_LINK_UPDATE).
+Napi::Value LinkUpdate(const Napi::CallbackInfo& info);
 // closeFd(fd)
 Napi::Value CloseFd(const Napi::CallbackInfo& info);
 // mapInfo(fd): {id, name, type, keySize, valueSize, maxEntries, flags}

@@ -12,8 +12,8 @@
 //   node hooks-guest.js legacy-forced  the same with --mode legacy, on any kernel
 //
 // Output: one JSON object on stdout; probes are {rc, out, err, pid, events}.
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -437,6 +437,95 @@ async function phaseAdopt(): Promise<Record<string, unknown>> {
   return result;
 }
 
+/**
+ * A new build takes over the pinned state of an earlier one while a
+ * confined workload keeps opening a denied file. The earlier build is this
+ * object with its build pin removed, which is what a build without build
+ * pins leaves. Every open must be denied throughout, and afterwards every
+ * link must run the new programs and the old ones must be gone.
+ */
+async function phaseUpgrade(): Promise<Record<string, unknown>> {
+  const upPins = '/sys/fs/bpf/sabpf-upgrade';
+  const stop = '/tmp/upgrade-stop';
+  removePins(upPins);
+  rmSync(stop, { force: true });
+  sh(`echo data > ${t}/ro/upgrade`);
+  const addon = loadAddon();
+  const programIds = (k: KernelPrograms): Record<string, number> =>
+    Object.fromEntries(ALL_HOOKS.map((hook) => [hook, addon.progInfo(k.program(hook)).id]));
+  const linkPrograms = (links: Record<string, number | undefined>): Record<string, number> =>
+    Object.fromEntries(Object.entries(links).flatMap(([hook, fd]) => (fd === undefined ? [] : [[hook, addon.linkInfo(fd).progId]])));
+
+  // The earlier build: attached, pinned, and its process gone.
+  const k1 = loadPrograms({ mode: 'cgroup', pinRoot: upPins });
+  const { file } = writePolicy(k1);
+  const u1 = makeCgroup('u1');
+  k1.setConfig(cgroupId(u1), configWith({ fileRoot: file.root }));
+  k1.release(k1.attachContainer(u1));
+  k1.release(k1.attachGlobal());
+  const oldIds = programIds(k1);
+  k1.close();
+  const progDir = `${upPins}/progs-cgroup`;
+  const buildPins = readdirSync(progDir).filter((name) => name.startsWith('build-'));
+  for (const name of buildPins) unlinkSync(`${progDir}/${name}`);
+
+  // The workload runs through the takeover.
+  const workload = spawn(probeBin, ['-c', u1, 'open-until', stop, `${t}/secret.txt`, 'r'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let workloadOut = '';
+  workload.stdout.on('data', (chunk: Buffer) => (workloadOut += chunk.toString()));
+  workload.stderr.on('data', (chunk: Buffer) => (workloadOut += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => workload.on('exit', (code) => resolve(code)));
+  await sleep(500);
+
+  const k2 = loadPrograms({ mode: 'cgroup', pinRoot: upPins });
+  const containerLinks = k2.adoptContainer(cgroupId(u1));
+  const nodeWide = k2.attachGlobal();
+  await sleep(500);
+  writeFileSync(stop, '');
+  const workloadExit = await exited;
+
+  const newIds = programIds(k2);
+  const result = {
+    replacedBuild: k2.replacedBuild,
+    adopted: k2.adopted,
+    replacedLinks: k2.replacedLinks,
+    buildPinsBefore: buildPins.length,
+    buildPinsAfter: readdirSync(progDir).filter((name) => name.startsWith('build-')).length,
+    oldIds,
+    newIds,
+    containerLinks: linkPrograms(containerLinks.links),
+    nodeWideLinks: linkPrograms(nodeWide.links),
+    nextPins: readdirSync(`${upPins}/links/cgroup`).filter((name) => name.endsWith('-next')),
+    workload: { exit: workloadExit, out: workloadOut.trim() },
+    oldProgramsLeft: [] as number[],
+    sameBuildAdopted: false,
+    sameBuildReplaced: true,
+  };
+  probe('upgrade.u1.secret', 'u1', 'open', `${t}/secret.txt`, 'r');
+  probe('upgrade.u1.unlinkRo', 'u1', 'unlink', `${t}/ro/upgrade`);
+
+  // The kernel frees a program once no link or pin holds it, which may
+  // take a moment after the last one went.
+  k2.release(containerLinks);
+  k2.release(nodeWide);
+  k2.close();
+  for (let i = 0; i < 50; i++) {
+    result.oldProgramsLeft = Object.values(oldIds).filter((id) => addon.progExists(id));
+    if (result.oldProgramsLeft.length === 0) break;
+    await sleep(100);
+  }
+
+  // The same build again adopts instead of loading.
+  const k3 = loadPrograms({ mode: 'cgroup', pinRoot: upPins });
+  result.sameBuildAdopted = k3.adopted;
+  result.sameBuildReplaced = k3.replacedBuild;
+  k3.detach(k3.adoptContainer(cgroupId(u1)));
+  k3.close();
+  removePins(upPins);
+  if (existsSync(stop)) unlinkSync(stop);
+  return { phase: 'upgrade', upgrade: result, probes };
+}
+
 async function phaseGlobal(): Promise<Record<string, unknown>> {
   const globalPins = '/sys/fs/bpf/sabpf-global';
   removePins(globalPins);
@@ -674,13 +763,15 @@ async function main(): Promise<void> {
   const phases: Record<string, () => Promise<Record<string, unknown>>> = {
     main: phaseMain,
     adopt: phaseAdopt,
+    upgrade: phaseUpgrade,
     global: phaseGlobal,
     drops: phaseDrops,
     legacy: () => phaseLegacy('auto'),
     'legacy-forced': () => phaseLegacy('legacy'),
   };
   const run = phase === undefined ? undefined : phases[phase];
-  if (!run) throw new Error(`failed to run phase ${JSON.stringify(phase)}: expected main, adopt, global, drops, legacy or legacy-forced`);
+  if (!run)
+    throw new Error(`failed to run phase ${JSON.stringify(phase)}: expected main, adopt, upgrade, global, drops, legacy or legacy-forced`);
   const result = await run();
   const out = process.env['SABPF_OUT'];
   const text = JSON.stringify(result, null, 1);

@@ -9,6 +9,8 @@
  *     open PATH r|w|rw|t        open(2); t is O_RDONLY | O_TRUNC
  *     open-many N PATH r|w|rw   open(2) N times; prints "denied K" (K opens
  *                               failed with EPERM), exit 1 on any other error
+ *     open-until STOP PATH r|w|rw  open(2) until the file STOP exists; prints
+ *                               "opens N denied K", exit 1 on any other error
  *     openat DIR NAME r|w|rw    openat(2) relative to an fd of DIR
  *     deep N NAME r|w|rw|c      chdir N levels down a chain of "a" directories
  *                               (made as needed), then open(2) NAME there; c creates
@@ -170,6 +172,24 @@ int main(int argc, char **argv)
 
 	if (!strcmp(op, "open") && argc == 4)
 		return report(open(argv[2], open_flags(argv[3])));
+	if (!strcmp(op, "open-until") && argc == 5) {
+		long opens = 0, denied = 0;
+
+		while (access(argv[2], F_OK) != 0) {
+			int fd = open(argv[3], open_flags(argv[4]));
+
+			opens++;
+			if (fd >= 0) {
+				close(fd);
+				continue;
+			}
+			if (errno != EPERM)
+				return report(fd);
+			denied++;
+		}
+		printf("opens %ld denied %ld\n", opens, denied);
+		return 0;
+	}
 	if (!strcmp(op, "open-many") && argc == 5) {
 		long n = atol(argv[2]), denied = 0;
 
