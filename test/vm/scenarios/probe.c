@@ -55,6 +55,21 @@
 #define AF_PACKET 17
 #endif
 
+/* open(2) and close(2) once; counts EPERM in *denied, -1 on any other error. */
+static int open_counting(const char *path, int flags, long *denied)
+{
+	int fd = open(path, flags);
+
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	if (errno != EPERM)
+		return -1;
+	(*denied)++;
+	return 0;
+}
+
 static int report(int rc)
 {
 	if (rc < 0) {
@@ -175,35 +190,18 @@ int main(int argc, char **argv)
 	if (!strcmp(op, "open-until") && argc == 5) {
 		long opens = 0, denied = 0;
 
-		while (access(argv[2], F_OK) != 0) {
-			int fd = open(argv[3], open_flags(argv[4]));
-
-			opens++;
-			if (fd >= 0) {
-				close(fd);
-				continue;
-			}
-			if (errno != EPERM)
-				return report(fd);
-			denied++;
-		}
+		for (; access(argv[2], F_OK) != 0; opens++)
+			if (open_counting(argv[3], open_flags(argv[4]), &denied) < 0)
+				return report(-1);
 		printf("opens %ld denied %ld\n", opens, denied);
 		return 0;
 	}
 	if (!strcmp(op, "open-many") && argc == 5) {
 		long n = atol(argv[2]), denied = 0;
 
-		for (long i = 0; i < n; i++) {
-			int fd = open(argv[3], open_flags(argv[4]));
-
-			if (fd >= 0) {
-				close(fd);
-				continue;
-			}
-			if (errno != EPERM)
-				return report(fd);
-			denied++;
-		}
+		for (long i = 0; i < n; i++)
+			if (open_counting(argv[3], open_flags(argv[4]), &denied) < 0)
+				return report(-1);
 		printf("denied %ld\n", denied);
 		return 0;
 	}
