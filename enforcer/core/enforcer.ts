@@ -182,7 +182,10 @@ export class Enforcer implements DesiredStateSink {
   /** Stops reading events; the pinned programs keep enforcing unless `detach` is set. */
   async stop(options: { detach?: boolean } = {}): Promise<void> {
     if (this.counterTimer) clearInterval(this.counterTimer);
+    // Records already queued still reach onKernelEvent, and the audit trail,
+    // before the caller closes it.
     this.subscription?.stop();
+    await this.subscription?.drained();
     await this.pollCounters();
     await this.serialize(() => {
       for (const state of this.containers.values()) {

@@ -19,6 +19,8 @@ export interface NativeBpfObject {
 
 export interface NativeRingBufferReader {
   stop(): void;
+  /** Settles once stop() was called and every record queued before it was delivered. */
+  drained(): Promise<void>;
   ref(): void;
   unref(): void;
   stats(): { records: bigint; lost: bigint; queueFullWaits: bigint; pollError: number; running: boolean };

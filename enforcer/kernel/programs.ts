@@ -83,7 +83,10 @@ export interface LoadOptions {
   pinRoot?: string;
   /** Directory with the objects of OBJECT_FILES. Default $SABPF_BPF_DIR, else enforcer/bpf. */
   objectDir?: string;
-  /** Ring buffer size in bytes, a power of two, used only when the maps are created. */
+  /**
+   * Ring buffer size in bytes, a power of two, used only when the maps are
+   * created. A load beside pinned maps of another size fails.
+   */
   ringBufferBytes?: number;
   /**
    * Load even when this build's programs are pinned. Programs of another
@@ -150,6 +153,8 @@ export interface ContainerLinks {
 
 export interface EventSubscription {
   stop(): void;
+  /** Settles once stop() was called and every record queued before it was delivered. */
+  drained(): Promise<void>;
   /** Lets the process exit while the subscription runs. */
   unref(): void;
   stats(): { records: bigint; lost: bigint; queueFullWaits: bigint };
@@ -263,7 +268,13 @@ export class KernelPrograms {
         // Another build's program. A node-wide link cannot change its
         // program, so attach this one beside it, then let the old link go.
         // Both run in between, and a deny from either wins.
-        const replacement = this.attachNodeWide(hook);
+        let replacement: number;
+        try {
+          replacement = this.attachNodeWide(hook);
+        } catch (err) {
+          this.addon.closeFd(fd);
+          throw err;
+        }
         this.addon.objPin(replacement, next);
         renameSync(next, pin);
         this.addon.closeFd(fd);
@@ -278,15 +289,25 @@ export class KernelPrograms {
     return result;
   }
 
-  /** Attaches a hook's program for every task and returns the link fd. */
+  /**
+   * Attaches a hook's program for every task and returns the link fd. On
+   * failure the build pin goes, so that the next start loads fresh programs
+   * instead of adopting these.
+   */
   private attachNodeWide(hook: HookName): number {
     try {
       return this.object ? this.object.attachGlobal(HOOK_PROGRAMS[hook]) : this.addon.attachGlobalFd(this.programFds[hook]);
     } catch (err) {
-      // The kernel attaches an LSM program once per load: once its link is gone, a second attach gets ENOENT.
+      // Kernels before about 5.13 attach an LSM program once per load, so
+      // after a crash between the attach and the pin a second attach gets
+      // ENOENT.
+      const progDir = join(this.pinRoot, `progs-${this.variant}`);
+      for (const name of existsSync(progDir) ? readdirSync(progDir) : []) {
+        if (name.startsWith(BUILD_PIN_PREFIX)) unlinkSync(join(progDir, name));
+      }
       const reason = err instanceof Error ? err.message : String(err);
       throw new Error(
-        `failed to attach ${HOOK_PROGRAMS[hook]} globally: ${reason}; if its pinned link was removed, run sabpf enforce --unload and start again to load fresh programs`,
+        `failed to attach ${HOOK_PROGRAMS[hook]} globally: ${reason}; start sabpf enforce again: it loads fresh programs, and the pinned links keep enforcing meanwhile`,
         { cause: err },
       );
     }
@@ -315,10 +336,20 @@ export class KernelPrograms {
       if (!existsSync(pin)) continue;
       const fd = this.addon.objGet(pin);
       result.links[hook] = fd;
-      if (this.addon.linkInfo(fd).progId !== this.programId(hook)) {
+      const info = this.addon.linkInfo(fd);
+      // cgroupId 0: the cgroup is gone and the kernel detached the link
+      // (an update would fail with ENOLINK). The initial sync removes it.
+      if (info.progId === this.programId(hook) || info.cgroupId === 0n) continue;
+      try {
         this.addon.linkUpdate(fd, this.programFds[hook]);
-        this.replacedLinks++;
+      } catch (err) {
+        const reason = err instanceof Error ? err.message : String(err);
+        throw new Error(
+          `failed to move the ${hook} link of cgroup ${id} (${pin}) to this build's program: ${reason}; the earlier program keeps enforcing there. Run sabpf enforce --unload, then start again`,
+          { cause: err },
+        );
       }
+      this.replacedLinks++;
     }
     return result;
   }
@@ -438,6 +469,7 @@ export class KernelPrograms {
     });
     return {
       stop: () => reader.stop(),
+      drained: () => reader.drained(),
       unref: () => reader.unref(),
       stats: () => reader.stats(),
     };
@@ -482,11 +514,6 @@ function u64Key(id: bigint): Buffer {
 }
 
 /**
- * Loads the sabpf programs, or adopts the ones an earlier enforcer pinned
- * for this mode (their maps and links are still in use, so reloading would
- * only duplicate them).
- */
-/**
  * Returns the policy epoch after current (8 bytes, little-endian): the
  * counter n + 1 in both 32-bit halves. The kernel copies a value written from
  * user space with memcpy, which may move one byte at a time, so a program can
@@ -506,6 +533,13 @@ export function nextEpoch(current: Buffer): Buffer {
   return next;
 }
 
+/**
+ * Loads the sabpf programs, or adopts the ones an earlier enforcer of this
+ * build pinned for this mode (their maps and links are still in use, so
+ * reloading would only duplicate them). Programs another build pinned are
+ * loaded afresh beside its maps; adoptContainer and attachGlobal then move
+ * its links to them.
+ */
 export function loadPrograms(options: LoadOptions = {}): KernelPrograms {
   const addon = loadAddon();
   checkLayout(addon);
@@ -573,23 +607,25 @@ export function loadPrograms(options: LoadOptions = {}): KernelPrograms {
       const fd = progFds[HOOK_PROGRAMS[hook]];
       if (fd === undefined) throw new Error(`failed to find program ${HOOK_PROGRAMS[hook]} in ${objectPath}: rebuild enforcer/bpf`);
       programs[hook] = fd;
-      const pin = join(progDir, HOOK_PROGRAMS[hook]);
-      if (existsSync(pin)) unlinkSync(pin);
-      addon.objPin(fd, pin);
     }
-
-    // Mark the pins as this build's last, so that a crash before here loads again.
-    for (const name of readdirSync(progDir)) {
-      const path = join(progDir, name);
-      if (name.startsWith(BUILD_PIN_PREFIX) && path !== buildPin) unlinkSync(path);
-    }
-    if (buildPin !== undefined && !existsSync(buildPin)) addon.objPin(programs[ALL_HOOKS[0]!], buildPin);
     const maps = {} as Record<MapName, number>;
     for (const name of MAP_NAMES) {
       const fd = mapFds[name];
       if (fd === undefined) throw new Error(`failed to find map ${name} in ${objectPath}: rebuild enforcer/bpf`);
       maps[name] = fd;
     }
+
+    // Pin. The build pins go first and this build's comes last, so a crash
+    // in between leaves pins no build claims, and the next start loads again.
+    for (const name of readdirSync(progDir)) {
+      if (name.startsWith(BUILD_PIN_PREFIX)) unlinkSync(join(progDir, name));
+    }
+    for (const hook of ALL_HOOKS) {
+      const pin = join(progDir, HOOK_PROGRAMS[hook]);
+      if (existsSync(pin)) unlinkSync(pin);
+      addon.objPin(programs[hook], pin);
+    }
+    if (buildPin !== undefined) addon.objPin(programs[ALL_HOOKS[0]!], buildPin);
     return new KernelPrograms(addon, mode, variant, pinRoot, false, programs, maps, [], object, otherBuild);
   } catch (err) {
     object.close();
@@ -653,19 +689,22 @@ function checkLayout(addon: NativeAddon): void {
 export async function unloadAll(
   pinRoot = '/sys/fs/bpf/sabpf',
   timeoutMs = 10_000,
-  addon: Pick<NativeAddon, 'objGet' | 'progInfo' | 'progExists' | 'detachLink' | 'closeFd'> = loadAddon(),
+  addon: Pick<NativeAddon, 'objGet' | 'progInfo' | 'progExists' | 'linkInfo' | 'detachLink' | 'closeFd'> = loadAddon(),
 ): Promise<void> {
   if (!existsSync(pinRoot)) return;
-  const progIds: number[] = [];
+  // Programs pinned, and those only a link holds (another build's during a
+  // takeover): all must be gone before enforcement has ended.
+  const progIds = new Set<number>();
   for (const dir of readdirSync(pinRoot)) {
     const isProgs = dir.startsWith('progs-');
     if (!isProgs && dir !== 'links') continue;
     for (const path of pinnedFiles(join(pinRoot, dir))) {
       const fd = addon.objGet(path);
       if (isProgs) {
-        progIds.push(addon.progInfo(fd).id);
+        progIds.add(addon.progInfo(fd).id);
         addon.closeFd(fd);
       } else {
+        progIds.add(addon.linkInfo(fd).progId);
         detachOrClose(addon, fd);
       }
     }
@@ -673,7 +712,7 @@ export async function unloadAll(
   removePins(pinRoot);
 
   const deadline = Date.now() + timeoutMs;
-  let left = progIds.filter((id) => addon.progExists(id));
+  let left = [...progIds].sort((a, b) => a - b).filter((id) => addon.progExists(id));
   while (left.length > 0) {
     if (Date.now() > deadline) {
       throw new Error(

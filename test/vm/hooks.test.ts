@@ -73,13 +73,24 @@ interface GuestPhase {
     nodeWideLinks: Record<string, number>;
     nextPins: string[];
     workload: { exit: number | null; out: string };
+    goneCgroupError: string;
     oldProgramsLeft: number[];
     sameBuildAdopted: boolean;
     sameBuildReplaced: boolean;
   };
   adoptedEvents?: number;
   eventsAfter?: number;
-  flood?: { opens: number; delivered: number; late: number; dropped: string; records: string; lost: string; queueFullWaits: string };
+  flood?: {
+    opens: number;
+    delivered: number;
+    deliveredAtStop: number;
+    deliveredAtDrain: number;
+    late: number;
+    dropped: string;
+    records: string;
+    lost: string;
+    queueFullWaits: string;
+  };
   errors?: Record<string, string>;
   probes: Record<string, GuestProbe>;
 }
@@ -182,6 +193,51 @@ for (const line of mainLines)
       assert.deepEqual(probe(phaseName, name).events, [], `${name} recorded events`);
     };
     const enforced = EventFlag.enforced;
+    /**
+     * Defines the cases of a takeover phase (phaseUpgrade): container links
+     * moved in place for containerHooks, node-wide links replaced for
+     * nodeWideHooks.
+     */
+    const takeoverCases = (name: string, containerHooks: readonly string[], nodeWideHooks: readonly string[]): void => {
+      const up = () => phase(name).upgrade ?? assert.fail(`the ${name} phase recorded nothing`);
+      it('loads this build instead of adopting the other', () => {
+        assert.equal(up().buildPinsBefore, 1);
+        assert.equal(up().adopted, false);
+        assert.equal(up().replacedBuild, true);
+      });
+      it('denies every open of the workload that ran through it', () => {
+        const match = /^opens (\d+) denied (\d+)$/u.exec(up().workload.out);
+        assert.ok(match, `workload exit ${up().workload.exit}: ${up().workload.out}`);
+        assert.ok(Number(match[1]) > 0);
+        assert.equal(match[2], match[1]);
+      });
+      it("moves every container link to this build's programs", () => {
+        const { containerLinks, newIds, oldIds } = up();
+        assert.deepEqual(Object.keys(containerLinks).sort(), [...containerHooks].sort());
+        for (const [hook, progId] of Object.entries(containerLinks)) {
+          assert.equal(progId, newIds[hook], hook);
+          assert.notEqual(progId, oldIds[hook], hook);
+        }
+      });
+      it("replaces every node-wide link with one of this build's programs", () => {
+        const { nodeWideLinks, newIds } = up();
+        assert.deepEqual(Object.keys(nodeWideLinks).sort(), [...nodeWideHooks].sort());
+        for (const [hook, progId] of Object.entries(nodeWideLinks)) assert.equal(progId, newIds[hook], hook);
+        assert.deepEqual(up().nextPins, []);
+      });
+      it('counts each link it moved', () => assert.equal(up().replacedLinks, containerHooks.length + nodeWideHooks.length));
+      it('adopts and detaches the links of a cgroup removed meanwhile', () => assert.equal(up().goneCgroupError, ''));
+      it('lets the kernel free the earlier programs', () => assert.deepEqual(up().oldProgramsLeft, []));
+      it("marks the pins as this build's", () => {
+        assert.equal(up().buildPinsAfter, 1);
+        assert.equal(up().sameBuildAdopted, true);
+        assert.equal(up().sameBuildReplaced, false);
+      });
+      it('enforces with the new programs afterwards', () => {
+        denied(name, 'upgrade.u1.secret');
+        denied(name, 'upgrade.u1.unlinkRo');
+      });
+    };
     /** Asserts that every program of a phase was verified, within the headroom. */
     const withinVerifierBudget = (phaseName: string): void => {
       const counted = phase(phaseName).verifiedInsns ?? {};
@@ -623,45 +679,7 @@ for (const line of mainLines)
       it('stops enforcing after detach', () => succeeded('adopt', 'detached.c1.secret'));
     });
 
-    describe("another build's pinned state taken over", () => {
-      const up = () => phase('upgrade').upgrade ?? assert.fail('the upgrade phase recorded nothing');
-      it('loads this build instead of adopting the other', () => {
-        assert.equal(up().buildPinsBefore, 1);
-        assert.equal(up().adopted, false);
-        assert.equal(up().replacedBuild, true);
-      });
-      it('denies every open of the workload that ran through it', () => {
-        const match = /^opens (\d+) denied (\d+)$/u.exec(up().workload.out);
-        assert.ok(match, `workload exit ${up().workload.exit}: ${up().workload.out}`);
-        assert.ok(Number(match[1]) > 0);
-        assert.equal(match[2], match[1]);
-      });
-      it("moves every container link to this build's programs", () => {
-        const { containerLinks, newIds, oldIds } = up();
-        assert.deepEqual(Object.keys(containerLinks).sort(), [...CGROUP_HOOKS].sort());
-        for (const [hook, progId] of Object.entries(containerLinks)) {
-          assert.equal(progId, newIds[hook], hook);
-          assert.notEqual(progId, oldIds[hook], hook);
-        }
-      });
-      it("replaces every node-wide link with one of this build's programs", () => {
-        const { nodeWideLinks, newIds } = up();
-        assert.deepEqual(Object.keys(nodeWideLinks).sort(), [...NODE_WIDE_HOOKS].sort());
-        for (const [hook, progId] of Object.entries(nodeWideLinks)) assert.equal(progId, newIds[hook], hook);
-        assert.deepEqual(up().nextPins, []);
-      });
-      it('counts each link it moved', () => assert.equal(up().replacedLinks, CGROUP_HOOKS.length + NODE_WIDE_HOOKS.length));
-      it('lets the kernel free the earlier programs', () => assert.deepEqual(up().oldProgramsLeft, []));
-      it("marks the pins as this build's", () => {
-        assert.equal(up().buildPinsAfter, 1);
-        assert.equal(up().sameBuildAdopted, true);
-        assert.equal(up().sameBuildReplaced, false);
-      });
-      it('enforces with the new programs afterwards', () => {
-        denied('upgrade', 'upgrade.u1.secret');
-        denied('upgrade', 'upgrade.u1.unlinkRo');
-      });
-    });
+    describe("another build's pinned state taken over", () => takeoverCases('upgrade', CGROUP_HOOKS, NODE_WIDE_HOOKS));
 
     describe('global mode (fallback for kernels without BPF_LSM_CGROUP)', () => {
       it('loads the global object', () => assert.equal(phase('global').mode, 'global'));
@@ -714,9 +732,15 @@ for (const line of mainLines)
       describe(title, () => {
         let legacyRun: VmRunResult;
         before(async () => {
-          legacyRun = await runInVm({ script: guestScript([L]), timeoutMs: 600_000, kernel });
-          const text = await readFile(join(legacyRun.outputs, `hooks-${L}.json`), 'utf8').catch(() => undefined);
-          if (text !== undefined) phases.set(L, JSON.parse(text) as GuestPhase);
+          legacyRun = await runInVm({
+            script: guestScript(L === 'legacy-forced' ? [L, 'upgrade-legacy'] : [L]),
+            timeoutMs: 600_000,
+            kernel,
+          });
+          for (const name of [L, 'upgrade-legacy']) {
+            const text = await readFile(join(legacyRun.outputs, `hooks-${name}.json`), 'utf8').catch(() => undefined);
+            if (text !== undefined) phases.set(name, JSON.parse(text) as GuestPhase);
+          }
         });
         const deep = `${SAFE_DIR}/deep/${Array.from({ length: 60 }, () => 'd'.repeat(24)).join('/')}`;
 
@@ -857,6 +881,10 @@ for (const line of mainLines)
           succeeded(L, 'legacy.outside.raw4');
         });
         it('stops enforcing after the global links are detached', () => succeeded(L, 'legacy.detached.secret'));
+        // NOTE: on 5.10 this takeover soft-locked the guest (enforcer/bpf/README.md), so it runs on 6.1.
+        if (L === 'legacy-forced') {
+          describe("another build's pinned state taken over (every hook node-wide)", () => takeoverCases('upgrade-legacy', [], ALL_HOOKS));
+        }
       });
 
     describe('ring buffer overflow and addon errors', () => {
@@ -882,6 +910,12 @@ for (const line of mainLines)
           // At most the record in the poll thread's hands is lost, and counted.
           assert.ok(Number(flood().lost) <= 1, JSON.stringify(flood()));
           assert.ok(flood().late > 0 && flood().late <= ringRecords, JSON.stringify(flood()));
+        });
+        it('delivers every record queued before the stop once drained() settles', () => {
+          const { deliveredAtStop, deliveredAtDrain, records } = flood();
+          // JS had not run since the flood, so the queued records came after stop().
+          assert.equal(deliveredAtStop, 0, JSON.stringify(flood()));
+          assert.equal(deliveredAtDrain, Number(records), JSON.stringify(flood()));
         });
       });
       it('rejects a key of the wrong size with a TypeError', () =>

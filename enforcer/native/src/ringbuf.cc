@@ -51,6 +51,7 @@ Napi::Function RingBufferReader::Define(Napi::Env env) {
                          InstanceMethod("ref", &RingBufferReader::Ref),
                          InstanceMethod("unref", &RingBufferReader::Unref),
                          InstanceMethod("stats", &RingBufferReader::Stats),
+                         InstanceMethod("drained", &RingBufferReader::Drained),
                      });
 }
 
@@ -66,7 +67,16 @@ RingBufferReader::RingBufferReader(const Napi::CallbackInfo& info) : Napi::Objec
   // A bounded queue (see kMaxQueuedRecords): the JS thread is never
   // blocked, and a reader slower than the kernel loses records only where
   // the kernel counts them.
-  tsfn_ = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "sabpf ring buffer", kMaxQueuedRecords, 1);
+  // The finalizer runs once stop() released the function and every queued
+  // record was delivered: it settles the promise drained() returns.
+  auto* drained = new Napi::Promise::Deferred(env);
+  drained_ = Napi::Persistent(drained->Promise());
+  tsfn_ = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "sabpf ring buffer", kMaxQueuedRecords, 1,
+                                        [](Napi::Env finalize_env, Napi::Promise::Deferred* deferred) {
+                                          deferred->Resolve(finalize_env.Undefined());
+                                          delete deferred;
+                                        },
+                                        drained);
   running_ = true;
   thread_ = std::thread(&RingBufferReader::Run, this);
 }
@@ -143,6 +153,8 @@ Napi::Value RingBufferReader::Unref(const Napi::CallbackInfo& info) {
   if (running_) tsfn_.Unref(info.Env());
   return info.Env().Undefined();
 }
+
+Napi::Value RingBufferReader::Drained(const Napi::CallbackInfo& info) { return drained_.Value(); }
 
 Napi::Value RingBufferReader::Stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();

@@ -5,10 +5,10 @@
 //   handed to the JS thread through a thread-safe function, where onRecord
 //   receives it as a Buffer. The queue is bounded: while it is full, the
 //   thread leaves records in the kernel's ring, which counts those it has to
-//   drop. stop() ends the thread and waits for it. Records
-//   already queued are still delivered, none are delivered after the
-//   finalizer runs. ref()/unref() decide whether a running reader keeps the
-//   process alive.
+//   drop. stop() ends the thread and waits for it. Records already queued
+//   are still delivered, on later turns of the event loop, and drained()
+//   returns a promise that settles once they all were. ref()/unref() decide
+//   whether a running reader keeps the process alive.
 #pragma once
 
 #include <napi.h>
@@ -31,6 +31,7 @@ class RingBufferReader : public Napi::ObjectWrap<RingBufferReader> {
   Napi::Value Ref(const Napi::CallbackInfo& info);
   Napi::Value Unref(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
+  Napi::Value Drained(const Napi::CallbackInfo& info);
 
   // Poll thread: the only thread that touches rb_ while it runs.
   void Run();
@@ -40,6 +41,7 @@ class RingBufferReader : public Napi::ObjectWrap<RingBufferReader> {
 
   struct ring_buffer* rb_ = nullptr;
   Napi::ThreadSafeFunction tsfn_;
+  Napi::Reference<Napi::Promise> drained_;  // settles once every queued record was delivered after stop()
   std::thread thread_;
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> records_{0};

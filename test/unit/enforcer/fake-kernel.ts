@@ -104,7 +104,12 @@ export class FakeKernel implements KernelPort {
 
   subscribe(onEvent: (event: SabpfEvent) => void): EventSubscription {
     this.onEvent = onEvent;
-    return { stop: () => undefined, unref: () => undefined, stats: () => ({ records: 0n, lost: this.readerLost, queueFullWaits: 0n }) };
+    return {
+      stop: () => undefined,
+      drained: () => Promise.resolve(),
+      unref: () => undefined,
+      stats: () => ({ records: 0n, lost: this.readerLost, queueFullWaits: 0n }),
+    };
   }
 
   /** What the subscription's stats() reports as lost by the addon's reader. */

@@ -17,11 +17,12 @@ const newId = (hook: HookName): number => 200 + ALL_HOOKS.indexOf(hook);
 
 /**
  * Returns a fake addon whose pins are files holding the id of the program
- * the link runs. Link fds are numbers from 1000 on; program fds are their
- * hook's index.
+ * the link runs, then " dead" when the link's cgroup is gone. Link fds are
+ * numbers from 1000 on; program fds are their hook's index.
  */
 function fakeAddon() {
   const linkProgram = new Map<number, number>();
+  const deadLinks = new Set<number>();
   const closed: number[] = [];
   const updates: Array<[number, number]> = [];
   let nextFd = 1000;
@@ -29,9 +30,13 @@ function fakeAddon() {
     closed,
     updates,
     linkProgram,
+    failUpdate: false,
+    failAttach: false,
     objGet(path: string): number {
       const fd = nextFd++;
-      linkProgram.set(fd, Number(readFileSync(path, 'utf8')));
+      const [id, dead] = readFileSync(path, 'utf8').split(' ');
+      linkProgram.set(fd, Number(id));
+      if (dead === 'dead') deadLinks.add(fd);
       return fd;
     },
     objPin(fd: number, path: string): void {
@@ -39,16 +44,18 @@ function fakeAddon() {
       writeFileSync(path, String(linkProgram.get(fd)));
     },
     linkInfo(fd: number) {
-      return { id: fd, type: 0, progId: linkProgram.get(fd) ?? -1 };
+      return { id: fd, type: 0, progId: linkProgram.get(fd) ?? -1, cgroupId: deadLinks.has(fd) ? 0n : 42n };
     },
     progInfo(fd: number) {
       return { id: newId(ALL_HOOKS[fd]!), name: '', type: 29, verifiedInsns: 0 };
     },
     linkUpdate(linkFd: number, progFd: number): void {
+      if (addon.failUpdate) throw new Error('failed to bpf_link_update: Invalid argument (errno 22)');
       updates.push([linkFd, progFd]);
       linkProgram.set(linkFd, newId(ALL_HOOKS[progFd]!));
     },
     attachGlobalFd(progFd: number): number {
+      if (addon.failAttach) throw new Error('failed to bpf_raw_tracepoint_open: No such file or directory (errno 2)');
       const fd = nextFd++;
       linkProgram.set(fd, newId(ALL_HOOKS[progFd]!));
       return fd;
@@ -132,6 +139,46 @@ describe("taking over another build's pinned links", () => {
     assert.equal(readFileSync(join(dir, hook), 'utf8'), String(newId(hook)));
     assert.equal(existsSync(join(dir, `${hook}-next`)), false);
     assert.equal(k.replacedLinks, NODE_WIDE_HOOKS.length - 1);
+  });
+
+  it('leaves a link whose cgroup is gone to the initial sync', () => {
+    const root = earlierBuildPins();
+    writeFileSync(join(root, 'links', '42', 'fileOpen'), `${oldId('fileOpen')} dead`);
+    const addon = fakeAddon();
+    const k = programsOver(root, addon);
+
+    const links = k.adoptContainer(42n);
+
+    assert.ok(links.links.fileOpen !== undefined, 'the dead link is not returned for detaching');
+    assert.equal(addon.linkProgram.get(links.links.fileOpen), oldId('fileOpen'));
+    assert.equal(k.replacedLinks, CGROUP_HOOKS.length - 1);
+  });
+
+  it('names the link and the fix when a move fails', () => {
+    const root = earlierBuildPins();
+    const addon = fakeAddon();
+    addon.failUpdate = true;
+    const k = programsOver(root, addon);
+
+    assert.throws(
+      () => k.adoptContainer(42n),
+      /failed to move the fileOpen link of cgroup 42 \(.*links\/42\/fileOpen\) to this build's program: .*errno 22.*Run sabpf enforce --unload/u,
+    );
+  });
+
+  it('drops the build pin when a node-wide attach fails', () => {
+    const root = earlierBuildPins();
+    mkdirSync(join(root, 'progs-cgroup'));
+    writeFileSync(join(root, 'progs-cgroup', 'build-0123456789abcdef'), '');
+    writeFileSync(join(root, 'progs-cgroup', 'sabpf_file_open'), '');
+    const addon = fakeAddon();
+    addon.failAttach = true;
+    const k = programsOver(root, addon);
+
+    assert.throws(() => k.attachGlobal(), /failed to attach sabpf_path_mknod globally: .*errno 2.*start sabpf enforce again/u);
+    assert.deepEqual(readdirSync(join(root, 'progs-cgroup')), ['sabpf_file_open']);
+    // The old link stays pinned and enforcing.
+    assert.equal(readFileSync(join(root, 'links', 'cgroup', NODE_WIDE_HOOKS[0]!), 'utf8'), String(oldId(NODE_WIDE_HOOKS[0]!)));
   });
 
   it('attaches a hook the earlier build had not pinned', () => {

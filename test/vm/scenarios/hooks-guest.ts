@@ -13,7 +13,7 @@
 //
 // Output: one JSON object on stdout; probes are {rc, out, err, pid, events}.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -438,13 +438,14 @@ async function phaseAdopt(): Promise<Record<string, unknown>> {
 }
 
 /**
- * A new build takes over the pinned state of an earlier one while a
- * confined workload keeps opening a denied file. The earlier build is this
+ * Takes over the pinned state of an earlier build while a confined
+ * workload keeps opening a denied file. The earlier build is this
  * object with its build pin removed, which is what a build without build
  * pins leaves. Every open must be denied throughout, and afterwards every
- * link must run the new programs and the old ones must be gone.
+ * link must run the new programs and the old ones must be gone. With the
+ * legacy object every hook is node-wide, so every link is replaced.
  */
-async function phaseUpgrade(): Promise<Record<string, unknown>> {
+async function phaseUpgrade(mode: 'cgroup' | 'legacy'): Promise<Record<string, unknown>> {
   const upPins = '/sys/fs/bpf/sabpf-upgrade';
   const stop = '/tmp/upgrade-stop';
   removePins(upPins);
@@ -457,15 +458,24 @@ async function phaseUpgrade(): Promise<Record<string, unknown>> {
     Object.fromEntries(Object.entries(links).flatMap(([hook, fd]) => (fd === undefined ? [] : [[hook, addon.linkInfo(fd).progId]])));
 
   // The earlier build: attached, pinned, and its process gone.
-  const k1 = loadPrograms({ mode: 'cgroup', pinRoot: upPins });
+  const k1 = loadPrograms({ mode, pinRoot: upPins });
   const { file } = writePolicy(k1);
   const u1 = makeCgroup('u1');
   k1.setConfig(cgroupId(u1), configWith({ fileRoot: file.root }));
-  k1.release(k1.attachContainer(u1));
+  // u2's container goes away while no enforcer runs: the kernel detaches
+  // its links, which the takeover must leave to the initial sync.
+  const u2 = makeCgroup('u2');
+  const u2Id = cgroupId(u2);
+  k1.setConfig(u2Id, configWith({ fileRoot: file.root }));
+  if (mode === 'cgroup') {
+    k1.release(k1.attachContainer(u1));
+    k1.release(k1.attachContainer(u2));
+  }
   k1.release(k1.attachGlobal());
   const oldIds = programIds(k1);
   k1.close();
-  const progDir = `${upPins}/progs-cgroup`;
+  rmdirSync(u2);
+  const progDir = `${upPins}/progs-${mode}`;
   const buildPins = readdirSync(progDir).filter((name) => name.startsWith('build-'));
   for (const name of buildPins) unlinkSync(`${progDir}/${name}`);
 
@@ -477,9 +487,17 @@ async function phaseUpgrade(): Promise<Record<string, unknown>> {
   const exited = new Promise<number | null>((resolve) => workload.on('exit', (code) => resolve(code)));
   await sleep(500);
 
-  const k2 = loadPrograms({ mode: 'cgroup', pinRoot: upPins });
+  const k2 = loadPrograms({ mode, pinRoot: upPins });
   const containerLinks = k2.adoptContainer(cgroupId(u1));
   const nodeWide = k2.attachGlobal();
+  const replacedLinks = k2.replacedLinks;
+  let goneCgroupError = '';
+  try {
+    k2.detach(k2.adoptContainer(u2Id));
+  } catch (err) {
+    goneCgroupError = String(err);
+  }
+  k2.deleteConfig(u2Id);
   await sleep(500);
   writeFileSync(stop, '');
   const workloadExit = await exited;
@@ -488,15 +506,16 @@ async function phaseUpgrade(): Promise<Record<string, unknown>> {
   const result = {
     replacedBuild: k2.replacedBuild,
     adopted: k2.adopted,
-    replacedLinks: k2.replacedLinks,
+    replacedLinks,
     buildPinsBefore: buildPins.length,
     buildPinsAfter: readdirSync(progDir).filter((name) => name.startsWith('build-')).length,
     oldIds,
     newIds,
     containerLinks: linkPrograms(containerLinks.links),
     nodeWideLinks: linkPrograms(nodeWide.links),
-    nextPins: readdirSync(`${upPins}/links/cgroup`).filter((name) => name.endsWith('-next')),
+    nextPins: readdirSync(`${upPins}/links/${mode}`).filter((name) => name.endsWith('-next')),
     workload: { exit: workloadExit, out: workloadOut.trim() },
+    goneCgroupError,
     oldProgramsLeft: [] as number[],
     sameBuildAdopted: false,
     sameBuildReplaced: true,
@@ -516,14 +535,14 @@ async function phaseUpgrade(): Promise<Record<string, unknown>> {
   }
 
   // The same build again adopts instead of loading.
-  const k3 = loadPrograms({ mode: 'cgroup', pinRoot: upPins });
+  const k3 = loadPrograms({ mode, pinRoot: upPins });
   result.sameBuildAdopted = k3.adopted;
   result.sameBuildReplaced = k3.replacedBuild;
   k3.detach(k3.adoptContainer(cgroupId(u1)));
   k3.close();
   removePins(upPins);
   if (existsSync(stop)) unlinkSync(stop);
-  return { phase: 'upgrade', upgrade: result, probes };
+  return { phase: mode === 'cgroup' ? 'upgrade' : 'upgrade-legacy', upgrade: result, probes };
 }
 
 async function phaseGlobal(): Promise<Record<string, unknown>> {
@@ -688,9 +707,9 @@ function errorOf(fn: () => unknown): string {
 const FLOOD_OPENS = 20_000;
 
 /**
- * A flood of denials while the JS thread is busy (spawnSync blocks it). The
- * default ring of 4 MiB lets the poll thread drain records faster than the
- * JS thread takes them. The reader's queue must stay bounded, and every
+ * Floods the reader with denials while the JS thread is busy (spawnSync
+ * blocks it). The default ring of 4 MiB lets the poll thread drain records
+ * faster than the JS thread takes them. The reader's queue must stay bounded, and every
  * denial must be delivered or counted as dropped by the kernel.
  */
 async function floodWhileBusy(): Promise<Record<string, unknown>> {
@@ -711,11 +730,22 @@ async function floodWhileBusy(): Promise<Record<string, unknown>> {
   // reader must leave the ring's records for a later one.
   sub.stop();
   const stats = Object.fromEntries(Object.entries(sub.stats()).map(([n, v]) => [n, String(v)]));
+  const deliveredAtStop = delivered;
+  await sub.drained();
+  const deliveredAtDrain = delivered;
   let late = 0;
   const lateSub = k.subscribe(() => late++);
   await sleep(2000);
   lateSub.stop();
-  const flood = { opens: FLOOD_OPENS, delivered, late, dropped: String(k.counters().eventsDropped - droppedBefore), ...stats };
+  const flood = {
+    opens: FLOOD_OPENS,
+    delivered,
+    deliveredAtStop,
+    deliveredAtDrain,
+    late,
+    dropped: String(k.counters().eventsDropped - droppedBefore),
+    ...stats,
+  };
 
   k.detach(links);
   k.close();
@@ -763,7 +793,8 @@ async function main(): Promise<void> {
   const phases: Record<string, () => Promise<Record<string, unknown>>> = {
     main: phaseMain,
     adopt: phaseAdopt,
-    upgrade: phaseUpgrade,
+    upgrade: () => phaseUpgrade('cgroup'),
+    'upgrade-legacy': () => phaseUpgrade('legacy'),
     global: phaseGlobal,
     drops: phaseDrops,
     legacy: () => phaseLegacy('auto'),
@@ -771,7 +802,9 @@ async function main(): Promise<void> {
   };
   const run = phase === undefined ? undefined : phases[phase];
   if (!run)
-    throw new Error(`failed to run phase ${JSON.stringify(phase)}: expected main, adopt, upgrade, global, drops, legacy or legacy-forced`);
+    throw new Error(
+      `failed to run phase ${JSON.stringify(phase)}: expected main, adopt, upgrade, upgrade-legacy, global, drops, legacy or legacy-forced`,
+    );
   const result = await run();
   const out = process.env['SABPF_OUT'];
   const text = JSON.stringify(result, null, 1);
