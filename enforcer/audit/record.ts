@@ -48,7 +48,7 @@ export type DecisionReason = 'rule' | 'posture' | 'path-truncated' | 'rules-belo
 /**
  * Place where events were lost: in the kernel, which could not deliver them
  * because the ring buffer was full, or in the writer, which could not append
- * them to the trail (a write failed) or refused them (too many were waiting).
+ * them to the trail (a write failed) or rejected them (too many were waiting).
  */
 export type DropSource = 'ring-buffer' | 'audit-write' | 'audit-backlog';
 

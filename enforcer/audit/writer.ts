@@ -72,9 +72,9 @@ export interface AuditWriterOptions {
   /** Files kept, the active one included; at least 2. */
   maxFiles?: number;
   /**
-   * Decisions that may wait to be written. Beyond it appendDecision refuses
+   * Decisions that may wait to be written. Beyond it appendDecision rejects
    * them, so that events arriving faster than the disk takes them cannot
-   * grow memory without a bound. Dropped records are never refused.
+   * grow memory without a bound. Dropped records are never rejected.
    */
   maxPending?: number;
   fsync?: Partial<FsyncPolicy>;
@@ -93,9 +93,9 @@ export interface AuditWriterStats {
   droppedEvents: number;
   writeFailures: number;
   fsyncs: number;
-  /** Appends that failed, and decisions refused, not yet reported by a dropped record. */
+  /** Appends that failed, and decisions rejected, not yet reported by a dropped record. */
   unreportedLosses: number;
-  /** Decisions refused because maxPending were waiting. */
+  /** Decisions rejected because maxPending were waiting. */
   backlogDrops: number;
 }
 
@@ -121,12 +121,12 @@ export class AuditWriter {
   /** Decisions queued and not yet written (or failed). */
   private pending = 0;
   /**
-   * Decisions refused for the backlog, and how many of them dropped records
-   * report. Each queued record remembers the refusals before it, so the
+   * Decisions rejected for the backlog, and how many of them dropped records
+   * report. Each queued record remembers the rejections before it, so the
    * dropped record lands where they happened in call order.
    */
-  private refused = 0;
-  private refusedReported = 0;
+  private rejected = 0;
+  private rejectedReported = 0;
   /** Base name of the file that contains the record `seq`, for the state file. */
   private lastRecordFile: string;
   private readonly counts: AuditWriterStats = {
@@ -201,13 +201,13 @@ export class AuditWriter {
   /** Appends a decision record; resolves once it is written (not necessarily fsynced). */
   appendDecision(event: DecisionEvent): Promise<DecisionRecord> {
     if (!this.closing && this.pending >= this.settings.maxPending) {
-      if (this.refused === this.refusedReported) {
+      if (this.rejected === this.rejectedReported) {
         this.settings.logger?.warn(
           { maxPending: this.settings.maxPending },
           'audit backlog is full: decisions are enforced but counted as dropped until it drains',
         );
       }
-      this.refused += 1;
+      this.rejected += 1;
       this.counts.backlogDrops += 1;
       return Promise.reject(new AuditBacklogFullError(this.settings.maxPending));
     }
@@ -215,15 +215,15 @@ export class AuditWriter {
     this.pending += 1;
     const settled = (): void => {
       this.pending -= 1;
-      // Report refused decisions once the backlog has drained, so a burst
+      // Report rejected decisions once the backlog has drained, so a burst
       // that ends is recorded without waiting for the next decision.
-      if (this.pending === 0 && this.refused > this.refusedReported && !this.closing) {
-        const upTo = this.refused;
+      if (this.pending === 0 && this.rejected > this.rejectedReported && !this.closing) {
+        const upTo = this.rejected;
         // On failure the count stays unreported, and the next append retries it.
         this.enqueue(() => this.reportBacklogLosses(upTo)).catch((error: unknown) => {
           this.counts.writeFailures += 1;
           this.metrics?.writeFailures.inc();
-          this.settings.logger?.error({ err: error }, 'failed to append the dropped record of refused decisions');
+          this.settings.logger?.error({ err: error }, 'failed to append the dropped record of rejected decisions');
         });
       }
     };
@@ -254,7 +254,7 @@ export class AuditWriter {
 
     await this.enqueue(async () => {
       try {
-        await this.appendInQueue(buildStop(message, this.settings.node, this.settings.now()), this.refused);
+        await this.appendInQueue(buildStop(message, this.settings.node, this.settings.now()), this.rejected);
         await this.syncInQueue();
       } finally {
         await this.handle.close();
@@ -264,7 +264,7 @@ export class AuditWriter {
 
   /** Returns a copy of the writer's counters since it opened. */
   stats(): AuditWriterStats {
-    return { ...this.counts, unreportedLosses: this.losses + this.refused - this.refusedReported };
+    return { ...this.counts, unreportedLosses: this.losses + this.rejected - this.rejectedReported };
   }
 
   /** seq and hash of the last record written. */
@@ -291,8 +291,8 @@ export class AuditWriter {
       return Promise.reject(new Error(`failed to append audit record: ${problems.join('; ')}`));
     }
 
-    const refusedBefore = this.refused;
-    return this.enqueue(() => this.appendInQueue(body, refusedBefore));
+    const rejectedBefore = this.rejected;
+    return this.enqueue(() => this.appendInQueue(body, rejectedBefore));
   }
 
   private enqueue<T>(work: () => Promise<T>): Promise<T> {
@@ -302,14 +302,14 @@ export class AuditWriter {
   }
 
   /**
-   * Writes a record, preceded by dropped records for the decisions refused
-   * before it was queued (refusedBefore) and for earlier appends that
+   * Writes a record, preceded by dropped records for the decisions rejected
+   * before it was queued (rejectedBefore) and for earlier appends that
    * failed. A failed append is counted as a loss, so the next successful
    * append reports it in the trail.
    */
-  private async appendInQueue(body: UnchainedRecord, refusedBefore: number): Promise<AuditRecord> {
+  private async appendInQueue(body: UnchainedRecord, rejectedBefore: number): Promise<AuditRecord> {
     try {
-      await this.reportBacklogLosses(refusedBefore);
+      await this.reportBacklogLosses(rejectedBefore);
       if (this.losses > 0) {
         const lost = this.losses;
         await this.writeChained(buildDropped(lost, 'audit-write', this.settings.node, this.settings.now()));
@@ -325,11 +325,11 @@ export class AuditWriter {
     }
   }
 
-  /** Writes a dropped record for the refusals up to upTo that none reports yet. */
+  /** Writes a dropped record for the rejections up to upTo that none reports yet. */
   private async reportBacklogLosses(upTo: number): Promise<void> {
-    if (upTo <= this.refusedReported) return;
-    await this.writeChained(buildDropped(upTo - this.refusedReported, 'audit-backlog', this.settings.node, this.settings.now()));
-    this.refusedReported = upTo;
+    if (upTo <= this.rejectedReported) return;
+    await this.writeChained(buildDropped(upTo - this.rejectedReported, 'audit-backlog', this.settings.node, this.settings.now()));
+    this.rejectedReported = upTo;
   }
 
   private async writeChained(body: UnchainedRecord): Promise<AuditRecord> {

@@ -692,8 +692,8 @@ export async function unloadAll(
   addon: Pick<NativeAddon, 'objGet' | 'progInfo' | 'progExists' | 'linkInfo' | 'detachLink' | 'closeFd'> = loadAddon(),
 ): Promise<void> {
   if (!existsSync(pinRoot)) return;
-  // Programs pinned, and those only a link holds (another build's during a
-  // takeover): all must be gone before enforcement has ended.
+  // Programs pinned, and those only a link references (another build's
+  // during a takeover): all must be gone before enforcement has ended.
   const progIds = new Set<number>();
   for (const dir of readdirSync(pinRoot)) {
     const isProgs = dir.startsWith('progs-');

@@ -17,9 +17,9 @@ namespace {
 constexpr int kPollTimeoutMs = 100;
 
 // Records waiting for the JS thread, at most. A record is up to about 8 KiB,
-// so the queue holds at most about 8 MiB. When it is full, the poll thread
+// so the queue takes at most about 8 MiB. When it is full, the poll thread
 // waits and leaves the rest in the kernel's ring, which then drops and
-// counts what it cannot hold (eventsDropped). A queue without a bound grew
+// counts what does not fit (eventsDropped). A queue without a bound grew
 // to 1.7 GB in a VM test that kept the JS thread busy while a container
 // was denied in a loop, and the kernel OOM-killed the reader.
 constexpr size_t kMaxQueuedRecords = 1024;

@@ -311,7 +311,7 @@ describe('AuditWriter', () => {
     const burst = async (writer: AuditWriter, n: number): Promise<PromiseSettledResult<unknown>[]> =>
       Promise.allSettled(Array.from({ length: n }, () => writer.appendDecision(fileDecision())));
 
-    it('refuses the excess with AuditBacklogFullError', async () => {
+    it('rejects the excess with AuditBacklogFullError', async () => {
       const writer = await AuditWriter.open(writerOptions(directory, { maxPending: 3 }));
       const results = await burst(writer, 10);
       await writer.close();
@@ -323,7 +323,7 @@ describe('AuditWriter', () => {
       assert.ok(reasons.every((e) => e instanceof AuditBacklogFullError));
     });
 
-    it('reports the refused decisions in one dropped record once the backlog drains', async () => {
+    it('reports rejected decisions in one dropped record', async () => {
       const registry = new Registry();
       const writer = await AuditWriter.open(writerOptions(directory, { maxPending: 3, registry }));
       await burst(writer, 10);

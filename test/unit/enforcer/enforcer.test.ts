@@ -244,17 +244,14 @@ describe('Enforcer', () => {
   });
 
   describe('when the kernel counters move', () => {
+    /** Builds an enforcer whose counters are read only at stop. */
+    const withMetrics = (kernel: FakeKernel, registry: Registry): Enforcer =>
+      new Enforcer({ kernel, node: 'n1', logger, registry, counterIntervalMs: 3_600_000, cgroupIdOf: (path) => BigInt(path.length) });
+
     it('adds the directory cache counters to the metrics', async () => {
       const kernel = new FakeKernel();
       const registry = new Registry();
-      const enforcer = new Enforcer({
-        kernel,
-        node: 'n1',
-        logger,
-        registry,
-        counterIntervalMs: 3_600_000,
-        cgroupIdOf: (path) => BigInt(path.length),
-      });
+      const enforcer = withMetrics(kernel, registry);
       await enforcer.start();
       kernel.counterValues.dirCacheHits = 40n;
       kernel.counterValues.dirCacheFills = 3n;
@@ -270,14 +267,7 @@ describe('Enforcer', () => {
     it("counts records the reader lost with the kernel's drops", async () => {
       const kernel = new FakeKernel();
       const registry = new Registry();
-      const enforcer = new Enforcer({
-        kernel,
-        node: 'n1',
-        logger,
-        registry,
-        counterIntervalMs: 3_600_000,
-        cgroupIdOf: (path) => BigInt(path.length),
-      });
+      const enforcer = withMetrics(kernel, registry);
       await enforcer.start();
       kernel.counterValues.eventsDropped = 5n;
       kernel.readerLost = 2n;

@@ -523,8 +523,8 @@ async function phaseUpgrade(mode: 'cgroup' | 'legacy'): Promise<Record<string, u
   probe('upgrade.u1.secret', 'u1', 'open', `${t}/secret.txt`, 'r');
   probe('upgrade.u1.unlinkRo', 'u1', 'unlink', `${t}/ro/upgrade`);
 
-  // The kernel frees a program once no link or pin holds it, which may
-  // take a moment after the last one went.
+  // The kernel frees a program once no link or pin references it, which
+  // may take a moment after the last one went.
   k2.release(containerLinks);
   k2.release(nodeWide);
   k2.close();
