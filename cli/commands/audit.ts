@@ -13,6 +13,7 @@ import { DECISIONS, OPERATIONS, RECORD_KINDS, type AuditRecord } from '../../enf
 import type { SkippedLine } from '../../enforcer/audit/records.js';
 import { DEFAULT_POLL_INTERVAL_MS, DEFAULT_TAIL_LINES, tail } from '../../enforcer/audit/tail.js';
 import { verify, type VerifyResult } from '../../enforcer/audit/verify.js';
+import { parseCount, UsageError } from '../io.js';
 
 /** Exit codes: 0 success, 1 the trail is not intact, 2 invalid usage or an unreadable trail. */
 export const EXIT_OK = 0;
@@ -114,9 +115,6 @@ const FILTER_OPTIONS = {
   since: { type: 'string' },
   until: { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
-
-/** Raised for invalid command lines; its message is shown without a stack trace. */
-class UsageError extends Error {}
 
 /** Runs `sabpf audit ...` with the arguments after `audit`; resolves to the exit code. */
 export async function auditCommand(argv: string[], io: CommandIO = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
@@ -335,17 +333,6 @@ function oneOf<T extends string>(option: string, value: string, allowed: readonl
     throw new UsageError(`invalid ${option} ${JSON.stringify(value)}: use one of ${allowed.join(', ')}`);
   }
   return value as T;
-}
-
-function parseCount(option: string, text: string | undefined, fallback: number, minimum: number): number {
-  if (text === undefined) {
-    return fallback;
-  }
-  const value = Number(text);
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || value < minimum) {
-    throw new UsageError(`invalid ${option} ${JSON.stringify(text)}: pass a whole number of at least ${minimum}`);
-  }
-  return value;
 }
 
 async function singleTrail(positionals: string[], command: string): Promise<string> {

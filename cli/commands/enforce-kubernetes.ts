@@ -14,7 +14,8 @@ import { LAYOUTS, type LayoutChoice } from '../../enforcer/k8s/cgroups.js';
 import { runKubernetesMode } from '../../enforcer/k8s/run.js';
 import { MODE_OPTIONS, loadPrograms } from '../../enforcer/kernel/index.js';
 import { verifyPolicySignature } from '../../webhook/signing.js';
-import { UsageError } from '../io.js';
+import { auditTrailHelp, auditTrailOptions, auditTrailSettings } from '../audit-options.js';
+import { parseCount, UsageError } from '../io.js';
 
 export const enforceKubernetesHelp = `Usage: sabpf enforce --kubernetes --node-name NAME [options]
 
@@ -30,7 +31,7 @@ Options:
       --signing-public-key FILE  PEM public key of the admission webhook; policies whose
                                  sabpf.io/signature does not verify are not applied
       --allow-unsigned           apply policies without checking signatures (test clusters only)
-      --audit-dir DIR            audit trail folder (default /var/log/sabpf)
+${auditTrailHelp(27)}
       --pin-root DIR             bpffs folder for pins (default /sys/fs/bpf/sabpf)
       --mode MODE                auto (default), cgroup, global or legacy (see sabpf enforce --help)
       --metrics-port PORT        serve Prometheus metrics on 127.0.0.1:PORT (default: off)
@@ -47,7 +48,7 @@ export async function enforceKubernetesCommand(argv: string[]): Promise<number> 
       'cgroup-layout': { type: 'string', default: 'auto' },
       'signing-public-key': { type: 'string' },
       'allow-unsigned': { type: 'boolean' },
-      'audit-dir': { type: 'string', default: '/var/log/sabpf' },
+      ...auditTrailOptions,
       'pin-root': { type: 'string', default: '/sys/fs/bpf/sabpf' },
       mode: { type: 'string', default: 'auto' },
       'metrics-port': { type: 'string' },
@@ -64,6 +65,8 @@ export async function enforceKubernetesCommand(argv: string[]): Promise<number> 
   if (!LAYOUTS.includes(layout)) throw new UsageError(`invalid --cgroup-layout ${layout}; use one of ${LAYOUTS.join(', ')}`);
   const modeOption = MODE_OPTIONS.find((m) => m === values.mode);
   if (modeOption === undefined) throw new UsageError(`invalid --mode ${values.mode}; use ${MODE_OPTIONS.join(', ')}`);
+  const trail = auditTrailSettings(values);
+  const metricsPort = values['metrics-port'] === undefined ? undefined : parseCount('--metrics-port', values['metrics-port'], 0, 1, 65535);
   if (!values['signing-public-key'] && !values['allow-unsigned']) {
     throw new UsageError("missing --signing-public-key; give the webhook signing key's public half, or --allow-unsigned on a test cluster");
   }
@@ -93,7 +96,7 @@ export async function enforceKubernetesCommand(argv: string[]): Promise<number> 
     process.stderr.write(`sabpf enforce: cannot enforce: ${(err as Error).message}\n`);
     return 3;
   }
-  const audit = await AuditWriter.open({ directory: values['audit-dir'], node: nodeName, registry, logger });
+  const audit = await AuditWriter.open({ ...trail, node: nodeName, registry, logger });
   // The Kubernetes side is created after the enforcer, so decisions reach it through this indirection.
   let forward: (record: Parameters<NonNullable<ConstructorParameters<typeof Enforcer>[0]['onDecision']>>[0]) => void = () => undefined;
   const enforcer = new Enforcer({
@@ -122,18 +125,19 @@ export async function enforceKubernetesCommand(argv: string[]): Promise<number> 
   });
   forward = (record) => cluster.onDecision(record);
 
-  const metricsServer = values['metrics-port']
-    ? createServer((request, response) => {
-        if (request.url !== '/metrics') {
-          response.writeHead(404).end();
-          return;
-        }
-        registry.metrics().then(
-          (text) => response.writeHead(200, { 'content-type': registry.contentType }).end(text),
-          (err: unknown) => response.writeHead(500).end(String(err)),
-        );
-      }).listen(Number(values['metrics-port']), '127.0.0.1')
-    : undefined;
+  const metricsServer =
+    metricsPort !== undefined
+      ? createServer((request, response) => {
+          if (request.url !== '/metrics') {
+            response.writeHead(404).end();
+            return;
+          }
+          registry.metrics().then(
+            (text) => response.writeHead(200, { 'content-type': registry.contentType }).end(text),
+            (err: unknown) => response.writeHead(500).end(String(err)),
+          );
+        }).listen(metricsPort, '127.0.0.1')
+      : undefined;
 
   return new Promise<number>((resolve) => {
     const stop = (signal: string): void => {

@@ -15,6 +15,7 @@ import { readContainersFile } from '../../enforcer/core/containers-file.js';
 import { Enforcer } from '../../enforcer/core/enforcer.js';
 import { preflight } from '../../enforcer/core/preflight.js';
 import { MODE_OPTIONS, loadPrograms, unloadAll } from '../../enforcer/kernel/index.js';
+import { auditTrailHelp, auditTrailOptions, auditTrailSettings } from '../audit-options.js';
 import { loadFiles, printDiagnostics, UsageError } from '../io.js';
 
 export const enforceHelp = `Usage: sabpf enforce --policies PATH... --containers FILE [options]
@@ -28,21 +29,21 @@ programs stay pinned when the enforcer exits, so enforcement continues and a
 restarted enforcer adopts them.
 
 Options:
-      --policies PATH    policy file or folder of *.yaml files; repeat for several (required)
-      --containers FILE  YAML list of containers: namespace, pod, container, labels, cgroupPath (required)
-      --audit-dir DIR    audit trail folder (default /var/log/sabpf)
-      --pin-root DIR     bpffs folder for pinned programs, maps and links (default /sys/fs/bpf/sabpf)
-      --mode MODE        auto (default): cgroup on Linux 6.0+, global before;
-                         cgroup: BPF_LSM_CGROUP programs on each container's cgroup (6.0+);
-                         global: lsm/ programs for the node that find the container by cgroup id
-                         (5.17+; on 5.8 to 5.16 this loads the legacy object);
-                         legacy: global with the object for kernels without bpf_loop (5.8+),
-                         which walks paths of up to 64 components
-      --objects DIR      folder with sabpf.bpf.o, sabpf-global.bpf.o and sabpf-legacy.bpf.o (default enforcer/bpf)
-      --node NAME        node name in audit records (default: the containers file's node, else the host name)
-      --once             apply, then exit and leave the programs enforcing
-      --unload           detach every sabpf program and remove all pins, then exit
-  -h, --help             show this help
+      --policies PATH        policy file or folder of *.yaml files; repeat for several (required)
+      --containers FILE      YAML list of containers: namespace, pod, container, labels, cgroupPath (required)
+${auditTrailHelp(23)}
+      --pin-root DIR         bpffs folder for pinned programs, maps and links (default /sys/fs/bpf/sabpf)
+      --mode MODE            auto (default): cgroup on Linux 6.0+, global before;
+                             cgroup: BPF_LSM_CGROUP programs on each container's cgroup (6.0+);
+                             global: lsm/ programs for the node that find the container by cgroup id
+                             (5.17+; on 5.8 to 5.16 this loads the legacy object);
+                             legacy: global with the object for kernels without bpf_loop (5.8+),
+                             which walks paths of up to 64 components
+      --objects DIR          folder with sabpf.bpf.o, sabpf-global.bpf.o and sabpf-legacy.bpf.o (default enforcer/bpf)
+      --node NAME            node name in audit records (default: the containers file's node, else the host name)
+      --once                 apply, then exit and leave the programs enforcing
+      --unload               detach every sabpf program and remove all pins, then exit
+  -h, --help                 show this help
 
 Exit status: 0 on a clean stop, 1 on invalid policies or containers, 3 when
 a kernel feature is missing (named in the message), 2 on a usage error.`;
@@ -57,7 +58,7 @@ export async function enforceCommand(argv: string[]): Promise<number> {
     options: {
       policies: { type: 'string', multiple: true },
       containers: { type: 'string' },
-      'audit-dir': { type: 'string', default: '/var/log/sabpf' },
+      ...auditTrailOptions,
       'pin-root': { type: 'string', default: '/sys/fs/bpf/sabpf' },
       mode: { type: 'string', default: 'auto' },
       objects: { type: 'string' },
@@ -87,6 +88,7 @@ export async function enforceCommand(argv: string[]): Promise<number> {
   if (!values.containers) throw new UsageError('missing --containers; give the containers file');
   const modeOption = MODE_OPTIONS.find((m) => m === values.mode);
   if (modeOption === undefined) throw new UsageError(`invalid --mode ${values.mode}; use ${MODE_OPTIONS.join(', ')}`);
+  const trail = auditTrailSettings(values);
 
   const readPolicies = (): Policy[] | undefined => {
     const result = loadFiles(expandPolicyPaths(values.policies ?? []), true);
@@ -122,7 +124,7 @@ export async function enforceCommand(argv: string[]): Promise<number> {
     process.stderr.write(`sabpf enforce: cannot enforce: ${(err as Error).message}\n`);
     return 3;
   }
-  const audit = await AuditWriter.open({ directory: values['audit-dir'], node, registry, logger });
+  const audit = await AuditWriter.open({ ...trail, node, registry, logger });
   const enforcer = new Enforcer({ kernel, node, logger, audit, registry });
   await enforcer.start();
 

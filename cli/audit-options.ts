@@ -1,0 +1,38 @@
+// Options of both enforce commands that size the audit trail. The writer
+// checks the numbers again; parsing them here names the flag in the error.
+
+import type { ParseArgsConfig } from 'node:util';
+import { DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, DEFAULT_MAX_PENDING, type AuditWriterOptions } from '../enforcer/audit/index.js';
+import { parseCount } from './io.js';
+
+export const auditTrailOptions = {
+  'audit-dir': { type: 'string', default: '/var/log/sabpf' },
+  'audit-max-bytes': { type: 'string' },
+  'audit-max-files': { type: 'string' },
+  'audit-max-pending': { type: 'string' },
+} as const satisfies ParseArgsConfig['options'];
+
+/** Help lines for the options above, indented to a help text's option column. */
+export function auditTrailHelp(column: number): string {
+  const rows: [string, string][] = [
+    ['--audit-dir DIR', 'audit trail folder (default /var/log/sabpf)'],
+    ['--audit-max-bytes N', `rotate the active file before it passes N bytes (default ${DEFAULT_MAX_BYTES})`],
+    ['--audit-max-files N', `files kept, the active one included, at least 2 (default ${DEFAULT_MAX_FILES})`],
+    ['--audit-max-pending N', `decisions waiting for the disk; beyond N they are counted as dropped (default ${DEFAULT_MAX_PENDING})`],
+  ];
+  return rows.map(([flag, text]) => `      ${flag.padEnd(column)}${text}`).join('\n');
+}
+
+type AuditTrailValues = { [K in keyof typeof auditTrailOptions]?: string };
+
+/** Converts the flags to writer options, and throws a UsageError that names a bad flag. */
+export function auditTrailSettings(
+  values: AuditTrailValues,
+): Pick<AuditWriterOptions, 'directory' | 'maxBytes' | 'maxFiles' | 'maxPending'> {
+  return {
+    directory: values['audit-dir'] ?? '/var/log/sabpf',
+    maxBytes: parseCount('--audit-max-bytes', values['audit-max-bytes'], DEFAULT_MAX_BYTES, 1),
+    maxFiles: parseCount('--audit-max-files', values['audit-max-files'], DEFAULT_MAX_FILES, 2),
+    maxPending: parseCount('--audit-max-pending', values['audit-max-pending'], DEFAULT_MAX_PENDING, 1),
+  };
+}
