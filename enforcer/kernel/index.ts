@@ -9,6 +9,7 @@ export {
   MODE_OPTIONS,
   OBJECT_FILES,
   cgroupId,
+  checkTakeoverKernel,
   defaultMode,
   loadPrograms,
   objectVariant,

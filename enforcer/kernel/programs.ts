@@ -120,6 +120,26 @@ export function defaultMode(kernelRelease: string = release()): AttachMode {
   return version >= 6000 ? 'cgroup' : 'global';
 }
 
+/**
+ * First kernel on which a takeover of another build's pinned programs ran
+ * clean (6.1). On Debian's 5.10 it soft-locked the kernel in 2 of 6 runs while
+ * a confined task was denied in a tight loop. NOTE: 5.11 to 6.0 were never
+ * run, so they are rejected as well.
+ */
+const TAKEOVER_MIN_KERNEL = 6001;
+
+/**
+ * Throws when replacing the programs another build pinned under pinRoot is
+ * unsafe on this kernel. Nothing has changed at that point, so the earlier
+ * build's programs keep enforcing.
+ */
+export function checkTakeoverKernel(pinRoot: string, kernelRelease: string = release()): void {
+  if (kernelVersion(kernelRelease) >= TAKEOVER_MIN_KERNEL) return;
+  throw new Error(
+    `failed to take over the programs another sabpf build pinned under ${pinRoot}: replacing running LSM programs soft-locked Linux 5.10 in tests, and kernel ${kernelRelease} is older than 6.1, the first where it ran clean. The earlier build's programs keep enforcing. To switch builds, run sabpf enforce --unload (enforcement stops until the next start), then start this build`,
+  );
+}
+
 /** Returns the object a mode option loads on this kernel: global falls back to legacy without bpf_loop (before 5.17). */
 export function objectVariant(mode: ModeOption, kernelRelease: string = release()): ObjectVariant {
   const attach = mode === 'auto' ? defaultMode(kernelRelease) : mode;
@@ -584,6 +604,8 @@ export function loadPrograms(options: LoadOptions = {}): KernelPrograms {
       throw err;
     }
   }
+
+  if (otherBuild) checkTakeoverKernel(pinRoot);
 
   // Load: libbpf reuses the pinned maps when they exist, else creates and pins them.
   const entries: Record<string, number> = {};

@@ -78,6 +78,7 @@ interface GuestPhase {
     sameBuildAdopted: boolean;
     sameBuildReplaced: boolean;
   };
+  takeover?: { error: string; idsBefore: Record<string, number>; idsAfter: Record<string, number> };
   adoptedEvents?: number;
   eventsAfter?: number;
   flood?: {
@@ -881,9 +882,24 @@ for (const line of mainLines)
           succeeded(L, 'legacy.outside.raw4');
         });
         it('stops enforcing after the global links are detached', () => succeeded(L, 'legacy.detached.secret'));
-        // NOTE: on 5.10 this takeover soft-locked the guest (enforcer/bpf/README.md), so it runs on 6.1.
+        // A takeover soft-locked 5.10 in some runs (enforcer/bpf/README.md), so it runs on 6.1, and 5.10 checks that it is rejected.
         if (L === 'legacy-forced') {
           describe("another build's pinned state taken over (every hook node-wide)", () => takeoverCases('upgrade-legacy', [], ALL_HOOKS));
+        }
+        if (kernel === '5.10') {
+          describe("another build's pinned state on a kernel before 6.1", () => {
+            const takeover = () => phase(L).takeover ?? assert.fail(`the ${L} phase recorded no takeover`);
+            it('rejects the takeover and names the fix', () => {
+              assert.match(takeover().error, /^Error: failed to take over the programs another sabpf build pinned under /u);
+              assert.match(takeover().error, /kernel 5\.10\.\S+ is older than 6\.1/u);
+              assert.match(takeover().error, /run sabpf enforce --unload/u);
+            });
+            it('leaves every pinned program in place', () => {
+              assert.equal(Object.keys(takeover().idsBefore).length, ALL_HOOKS.length);
+              assert.deepEqual(takeover().idsAfter, takeover().idsBefore);
+            });
+            it('keeps enforcing the earlier build', () => denied(L, 'legacy.takeoverRejected.secret'));
+          });
         }
       });
 

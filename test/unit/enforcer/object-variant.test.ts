@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { checkNoOtherVariant, defaultMode, objectVariant } from '../../../enforcer/kernel/programs.js';
+import { checkNoOtherVariant, checkTakeoverKernel, defaultMode, objectVariant } from '../../../enforcer/kernel/programs.js';
 
 describe('object choice by kernel release', () => {
   const cases: [string, string, string][] = [
@@ -79,4 +79,25 @@ describe('pinned links of another variant', () => {
     mkdirSync(join(root, 'links', 'global'), { recursive: true });
     assert.doesNotThrow(() => checkNoOtherVariant(root, 'cgroup'));
   });
+});
+
+describe('takeover of another build by kernel release', () => {
+  for (const release of ['6.1.0-57-amd64', '6.12.118+deb13-amd64', '7.0.0'])
+    it(`allows it on ${release}`, () => {
+      assert.doesNotThrow(() => checkTakeoverKernel('/sys/fs/bpf/sabpf', release));
+    });
+
+  for (const release of ['5.10.0-46-amd64', '5.19.0', '6.0.19'])
+    it(`rejects it on ${release}`, () => {
+      assert.throws(
+        () => checkTakeoverKernel('/sys/fs/bpf/sabpf', release),
+        (err: Error) => {
+          assert.match(err.message, /under \/sys\/fs\/bpf\/sabpf/u);
+          assert.ok(err.message.includes(`kernel ${release} is older than 6.1`), err.message);
+          assert.match(err.message, /keep enforcing/u);
+          assert.match(err.message, /run sabpf enforce --unload/u);
+          return true;
+        },
+      );
+    });
 });

@@ -15,6 +15,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { release } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { ConfigFlag, IpProto, NetOp, Table, encodeSourceRootKey, encodeU32 } from '../../../compiler/layout.js';
@@ -673,12 +674,15 @@ async function phaseLegacy(mode: 'auto' | 'legacy'): Promise<Record<string, unkn
   probe('legacy.outside.connectDenied', undefined, 'connect', '127.0.0.1', '9999', 'tcp');
   probe('legacy.outside.raw4', undefined, 'raw4');
 
+  const takeover = kernelBefore61() ? rejectedTakeover(legacyPins, 'legacy') : undefined;
+
   await sleep(1500);
   assignEvents();
   k.detach(links);
   probe('legacy.detached.secret', 'l1', 'open', `${t}/secret.txt`, 'r');
   const result = {
     phase: mode === 'auto' ? 'legacy' : 'legacy-forced',
+    takeover,
     verifiedInsns: verifiedInsns(k),
     mode: k.mode,
     variant: k.variant,
@@ -691,6 +695,42 @@ async function phaseLegacy(mode: 'auto' | 'legacy'): Promise<Record<string, unkn
   k.close();
   removePins(legacyPins);
   return result;
+}
+
+function kernelBefore61(): boolean {
+  const [major = 0, minor = 0] = release()
+    .split('.')
+    .map((part) => parseInt(part, 10));
+  return major * 1000 + minor < 6001;
+}
+
+/**
+ * Loads the programs as another build would, while the ones pinned under
+ * pinRoot enforce. Before 6.1 the load must fail and leave every pin and
+ * program in place, so that the earlier build keeps enforcing.
+ */
+function rejectedTakeover(pinRoot: string, variant: string): Record<string, unknown> {
+  const addon = loadAddon();
+  const progDir = `${pinRoot}/progs-${variant}`;
+  const pinnedIds = (): Record<string, number> =>
+    Object.fromEntries(
+      readdirSync(progDir)
+        .filter((name) => !name.startsWith('build-'))
+        .map((name) => {
+          const fd = addon.objGet(`${progDir}/${name}`);
+          const id = addon.progInfo(fd).id;
+          addon.closeFd(fd);
+          return [name, id];
+        }),
+    );
+
+  // Without its build pin, the pinned state looks like another build's.
+  for (const name of readdirSync(progDir).filter((n) => n.startsWith('build-'))) unlinkSync(`${progDir}/${name}`);
+  const idsBefore = pinnedIds();
+  const error = errorOf(() => loadPrograms({ mode: 'legacy', pinRoot }).close());
+  const idsAfter = pinnedIds();
+  probe('legacy.takeoverRejected.secret', 'l1', 'open', `${t}/secret.txt`, 'r');
+  return { error, idsBefore, idsAfter };
 }
 
 /** Message of the error fn throws, or a note that it threw nothing. */
