@@ -9,7 +9,7 @@ export {
   MODE_OPTIONS,
   OBJECT_FILES,
   cgroupId,
-  checkTakeoverKernel,
+  checkReplaceKernel,
   defaultMode,
   loadPrograms,
   objectVariant,

@@ -98,10 +98,10 @@ export interface LoadOptions {
 const here = dirname(fileURLToPath(import.meta.url));
 const sourceRoot = resolve(here, ...(here.split('/').includes('dist') ? ['..', '..', '..'] : ['..', '..']));
 
-function kernelVersion(kernelRelease: string): number {
+function kernelVersion(kernelRelease: string, fix = "pass mode 'cgroup', 'global' or 'legacy'"): number {
   const match = /^(\d+)\.(\d+)/.exec(kernelRelease);
   if (!match) {
-    throw new Error(`failed to parse kernel release ${JSON.stringify(kernelRelease)}: pass mode 'cgroup', 'global' or 'legacy'`);
+    throw new Error(`failed to parse kernel release ${JSON.stringify(kernelRelease)}: ${fix}`);
   }
   return Number(match[1]) * 1000 + Number(match[2]);
 }
@@ -121,23 +121,52 @@ export function defaultMode(kernelRelease: string = release()): AttachMode {
 }
 
 /**
- * First kernel on which a takeover of another build's pinned programs ran
- * clean (6.1). On Debian's 5.10 it soft-locked the kernel in 2 of 6 runs while
- * a confined task was denied in a tight loop. NOTE: 5.11 to 6.0 were never
- * run, so they are rejected as well.
+ * First kernel on which loading programs beside pinned links, and moving the
+ * links to them, ran clean (6.1). On Debian's 5.10 it soft-locked the kernel
+ * in 2 of 6 runs while a confined task was denied in a tight loop. NOTE: 5.11
+ * to 6.0 were never run, so they are rejected as well.
  */
-const TAKEOVER_MIN_KERNEL = 6001;
+const REPLACE_MIN_KERNEL = 6001;
+
+export interface PinnedState {
+  pinRoot: string;
+  /** Links pinned for this variant: the node-wide ones and, in cgroup mode, the containers'. */
+  links: number;
+  /** The pinning build: another build's digest, 'this build' for a forced reload, or undefined without a build pin. */
+  build: string | undefined;
+}
 
 /**
- * Throws when replacing the programs another build pinned under pinRoot is
- * unsafe on this kernel. Nothing has changed at that point, so the earlier
- * build's programs keep enforcing.
+ * Throws when this kernel is too old to load fresh programs beside links that
+ * are still pinned, which would then move to them. Nothing has changed at
+ * that point, so the pinned links keep enforcing.
  */
-export function checkTakeoverKernel(pinRoot: string, kernelRelease: string = release()): void {
-  if (kernelVersion(kernelRelease) >= TAKEOVER_MIN_KERNEL) return;
+export function checkReplaceKernel(pinned: PinnedState, kernelRelease: string = release()): void {
+  if (pinned.links === 0) return;
+  const fix = 'use a kernel release of the form MAJOR.MINOR, or run sabpf enforce --unload before starting';
+  if (kernelVersion(kernelRelease, fix) >= REPLACE_MIN_KERNEL) return;
+
+  let owner = 'a start that did not finish (no build pin names it)';
+  if (pinned.build === 'this build') owner = 'this build';
+  else if (pinned.build !== undefined) owner = `another sabpf build (${BUILD_PIN_PREFIX}${pinned.build})`;
   throw new Error(
-    `failed to take over the programs another sabpf build pinned under ${pinRoot}: replacing running LSM programs soft-locked Linux 5.10 in tests, and kernel ${kernelRelease} is older than 6.1, the first where it ran clean. The earlier build's programs keep enforcing. To switch builds, run sabpf enforce --unload (enforcement stops until the next start), then start this build`,
+    `failed to load the sabpf programs beside the ${pinned.links} links that ${owner} pinned under ${pinned.pinRoot}: replacing running LSM programs soft-locked Linux 5.10 in tests, and kernel ${kernelRelease} is older than 6.1, the first where it ran clean. Nothing changed, so those links keep enforcing. To load this build, run sabpf enforce --unload (enforcement stops until the next start), then start again`,
   );
+}
+
+/** Names the build whose programs are pinned in progDir, for checkReplaceKernel's message. */
+function pinnedBuildName(progDir: string, buildPin: string | undefined): string | undefined {
+  if (buildPin !== undefined && existsSync(buildPin)) return 'this build';
+  const pin = readdirSync(progDir).find((name) => name.startsWith(BUILD_PIN_PREFIX));
+  return pin?.slice(BUILD_PIN_PREFIX.length);
+}
+
+/** Counts the links pinned under pinRoot that a fresh load of variant would take over. */
+export function countPinnedLinks(pinRoot: string, variant: ObjectVariant): number {
+  const linksDir = join(pinRoot, 'links');
+  if (!existsSync(linksDir)) return 0;
+  const ours = readdirSync(linksDir).filter((name) => name === variant || (variant === 'cgroup' && /^\d+$/u.test(name)));
+  return ours.reduce((sum, name) => sum + readdirSync(join(linksDir, name)).length, 0);
 }
 
 /** Returns the object a mode option loads on this kernel: global falls back to legacy without bpf_loop (before 5.17). */
@@ -326,10 +355,11 @@ export class KernelPrograms {
         if (name.startsWith(BUILD_PIN_PREFIX)) unlinkSync(join(progDir, name));
       }
       const reason = err instanceof Error ? err.message : String(err);
-      throw new Error(
-        `failed to attach ${HOOK_PROGRAMS[hook]} globally: ${reason}; start sabpf enforce again: it loads fresh programs, and the pinned links keep enforcing meanwhile`,
-        { cause: err },
-      );
+      const next =
+        kernelVersion(release(), 'run sabpf enforce --unload, then start again') >= REPLACE_MIN_KERNEL
+          ? 'start sabpf enforce again: it loads fresh programs, and the pinned links keep enforcing meanwhile'
+          : 'run sabpf enforce --unload, then start again (before Linux 6.1 fresh programs do not load beside pinned links)';
+      throw new Error(`failed to attach ${HOOK_PROGRAMS[hook]} globally: ${reason}; ${next}`, { cause: err });
     }
   }
 
@@ -605,7 +635,8 @@ export function loadPrograms(options: LoadOptions = {}): KernelPrograms {
     }
   }
 
-  if (otherBuild) checkTakeoverKernel(pinRoot);
+  // Whatever the build, fresh programs replace the pinned links' ones.
+  checkReplaceKernel({ pinRoot, links: countPinnedLinks(pinRoot, variant), build: pinnedBuildName(progDir, buildPin) });
 
   // Load: libbpf reuses the pinned maps when they exist, else creates and pins them.
   const entries: Record<string, number> = {};

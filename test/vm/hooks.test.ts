@@ -78,7 +78,14 @@ interface GuestPhase {
     sameBuildAdopted: boolean;
     sameBuildReplaced: boolean;
   };
-  takeover?: { error: string; idsBefore: Record<string, number>; idsAfter: Record<string, number> };
+  takeover?: {
+    otherBuildError: string;
+    unfinishedError: string;
+    idsBefore: Record<string, number>;
+    idsAfterOtherBuild: Record<string, number>;
+    buildPinsAfterOtherBuild: string[];
+    idsAfter: Record<string, number>;
+  };
   adoptedEvents?: number;
   eventsAfter?: number;
   flood?: {
@@ -889,16 +896,31 @@ for (const line of mainLines)
         if (kernel === '5.10') {
           describe("another build's pinned state on a kernel before 6.1", () => {
             const takeover = () => phase(L).takeover ?? assert.fail(`the ${L} phase recorded no takeover`);
-            it('rejects the takeover and names the fix', () => {
-              assert.match(takeover().error, /^Error: failed to take over the programs another sabpf build pinned under /u);
-              assert.match(takeover().error, /kernel 5\.10\.\S+ is older than 6\.1/u);
-              assert.match(takeover().error, /run sabpf enforce --unload/u);
+            it('rejects another build and names the fix', () => {
+              assert.match(
+                takeover().otherBuildError,
+                new RegExp(
+                  `^Error: failed to load the sabpf programs beside the ${ALL_HOOKS.length} links that another sabpf build \\(build-0123456789abcdef\\) pinned under `,
+                  'u',
+                ),
+              );
+              assert.match(takeover().otherBuildError, /kernel 5\.10\.\S+ is older than 6\.1/u);
+              assert.match(takeover().otherBuildError, /run sabpf enforce --unload/u);
             });
+            it('rejects a start that did not finish', () =>
+              assert.ok(
+                takeover().unfinishedError.includes(
+                  `the ${ALL_HOOKS.length} links that a start that did not finish (no build pin names it) pinned`,
+                ),
+                takeover().unfinishedError,
+              ));
             it('leaves every pinned program in place', () => {
               assert.equal(Object.keys(takeover().idsBefore).length, ALL_HOOKS.length);
+              assert.deepEqual(takeover().idsAfterOtherBuild, takeover().idsBefore);
+              assert.deepEqual(takeover().buildPinsAfterOtherBuild, ['build-0123456789abcdef']);
               assert.deepEqual(takeover().idsAfter, takeover().idsBefore);
             });
-            it('keeps enforcing the earlier build', () => denied(L, 'legacy.takeoverRejected.secret'));
+            it('still denies after the rejections', () => denied(L, 'legacy.takeoverRejected.secret'));
           });
         }
       });

@@ -705,13 +705,15 @@ function kernelBefore61(): boolean {
 }
 
 /**
- * Loads the programs as another build would, while the ones pinned under
- * pinRoot enforce. Before 6.1 the load must fail and leave every pin and
- * program in place, so that the earlier build keeps enforcing.
+ * Loads fresh programs while the ones pinned under pinRoot enforce: once as
+ * another build (a build pin of another digest), once after a start that did
+ * not finish (no build pin). Before 6.1 each load must fail and leave every
+ * pin and program in place.
  */
 function rejectedTakeover(pinRoot: string, variant: string): Record<string, unknown> {
   const addon = loadAddon();
   const progDir = `${pinRoot}/progs-${variant}`;
+  const buildPins = (): string[] => readdirSync(progDir).filter((name) => name.startsWith('build-'));
   const pinnedIds = (): Record<string, number> =>
     Object.fromEntries(
       readdirSync(progDir)
@@ -723,14 +725,25 @@ function rejectedTakeover(pinRoot: string, variant: string): Record<string, unkn
           return [name, id];
         }),
     );
-
-  // Without its build pin, the pinned state looks like another build's.
-  for (const name of readdirSync(progDir).filter((n) => n.startsWith('build-'))) unlinkSync(`${progDir}/${name}`);
   const idsBefore = pinnedIds();
-  const error = errorOf(() => loadPrograms({ mode: 'legacy', pinRoot }).close());
+
+  // Another build: its build pin names another digest.
+  for (const name of buildPins()) unlinkSync(`${progDir}/${name}`);
+  const [program = 'missing'] = Object.keys(idsBefore);
+  const fd = addon.objGet(`${progDir}/${program}`);
+  addon.objPin(fd, `${progDir}/build-0123456789abcdef`);
+  addon.closeFd(fd);
+  const otherBuildError = errorOf(() => loadPrograms({ mode: 'legacy', pinRoot }).close());
+  const idsAfterOtherBuild = pinnedIds();
+  const buildPinsAfterOtherBuild = buildPins();
+
+  // A start that did not finish: no build pin at all.
+  for (const name of buildPins()) unlinkSync(`${progDir}/${name}`);
+  const unfinishedError = errorOf(() => loadPrograms({ mode: 'legacy', pinRoot }).close());
   const idsAfter = pinnedIds();
+
   probe('legacy.takeoverRejected.secret', 'l1', 'open', `${t}/secret.txt`, 'r');
-  return { error, idsBefore, idsAfter };
+  return { otherBuildError, unfinishedError, idsBefore, idsAfterOtherBuild, buildPinsAfterOtherBuild, idsAfter };
 }
 
 /** Message of the error fn throws, or a note that it threw nothing. */
