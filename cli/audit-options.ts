@@ -2,8 +2,16 @@
 // checks the numbers again; parsing them here names the flag in the error.
 
 import type { ParseArgsConfig } from 'node:util';
-import { DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, DEFAULT_MAX_PENDING, type AuditWriterOptions } from '../enforcer/audit/index.js';
-import { parseCount } from './io.js';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import {
+  AuditWriter,
+  DEFAULT_MAX_BYTES,
+  DEFAULT_MAX_FILES,
+  DEFAULT_MAX_PENDING,
+  type AuditWriterOptions,
+} from '../enforcer/audit/index.js';
+import { parseCount } from './usage.js';
 
 export const auditTrailOptions = {
   'audit-dir': { type: 'string', default: '/var/log/sabpf' },
@@ -16,7 +24,7 @@ export const auditTrailOptions = {
 export function auditTrailHelp(column: number): string {
   const rows: [string, string][] = [
     ['--audit-dir DIR', 'audit trail folder (default /var/log/sabpf)'],
-    ['--audit-max-bytes N', `rotate the active file before it passes N bytes (default ${DEFAULT_MAX_BYTES})`],
+    ['--audit-max-bytes N', `rotate before the active file passes N bytes; a larger record gets its own (default ${DEFAULT_MAX_BYTES})`],
     ['--audit-max-files N', `files kept, the active one included, at least 2 (default ${DEFAULT_MAX_FILES})`],
     ['--audit-max-pending N', `decisions waiting for the disk; beyond N they are counted as dropped (default ${DEFAULT_MAX_PENDING})`],
   ];
@@ -35,4 +43,29 @@ export function auditTrailSettings(
     maxFiles: parseCount('--audit-max-files', values['audit-max-files'], DEFAULT_MAX_FILES, 2),
     maxPending: parseCount('--audit-max-pending', values['audit-max-pending'], DEFAULT_MAX_PENDING, 1),
   };
+}
+
+type TrailSettings = ReturnType<typeof auditTrailSettings>;
+
+/**
+ * Opens the trail, or prints why it cannot and returns undefined. The
+ * commands open it before they load any program, so a folder the enforcer
+ * cannot write stops the start before the kernel changes.
+ */
+export async function openAuditTrail(
+  trail: TrailSettings,
+  node: string,
+  registry: Registry,
+  logger: Logger,
+): Promise<AuditWriter | undefined> {
+  try {
+    return await AuditWriter.open({ ...trail, node, registry, logger });
+  } catch (err) {
+    const reason = (err as Error).message;
+    logger.error({ directory: trail.directory, err }, 'failed to open the audit trail');
+    process.stderr.write(
+      `sabpf enforce: cannot open the audit trail in ${trail.directory}: ${reason}; check that the folder is writable\n`,
+    );
+    return undefined;
+  }
 }

@@ -5,7 +5,7 @@
 import { compileCommand, compileHelp } from './commands/compile.js';
 import { explainCommand, explainHelp } from './commands/explain.js';
 import { validateCommand, validateHelp } from './commands/validate.js';
-import { UsageError } from './io.js';
+import { UsageError } from './usage.js';
 
 type Command = { run: (argv: string[]) => number | Promise<number>; summary: string; help?: string };
 

@@ -2,7 +2,8 @@
 
 import type { ContainerRef } from '../compiler/selector.js';
 import { loadPolicies } from '../compiler/load.js';
-import { readInput, UsageError } from './io.js';
+import { readInput } from './io.js';
+import { UsageError } from './usage.js';
 
 export interface PodContainer extends ContainerRef {
   /** Entrypoint from the container's command; empty when the image's ENTRYPOINT applies. */

@@ -178,6 +178,21 @@ const PUBLIC_KEY_BLOCK = /-----BEGIN PUBLIC KEY-----[\s\S]*?-----END PUBLIC KEY-
 
 // Text without SPKI blocks (a certificate, say) is passed on whole, so
 // jsonwebtoken reports what is wrong with it.
+/**
+ * Checks that pem contains at least one key that verifies signatures (an SPKI
+ * block, or a certificate). Returns the problem, or undefined when it does.
+ */
+export function checkVerifyingKeys(pem: string): string | undefined {
+  for (const block of publicKeysOf(pem)) {
+    try {
+      createPublicKey(block);
+    } catch (err) {
+      return `no valid public key found (${(err as Error).message})`;
+    }
+  }
+  return undefined;
+}
+
 function publicKeysOf(pem: string): string[] {
   const blocks = pem.match(PUBLIC_KEY_BLOCK);
   return blocks !== null && blocks.length > 0 ? blocks : [pem];

@@ -13,7 +13,7 @@ import { DECISIONS, OPERATIONS, RECORD_KINDS, type AuditRecord } from '../../enf
 import type { SkippedLine } from '../../enforcer/audit/records.js';
 import { DEFAULT_POLL_INTERVAL_MS, DEFAULT_TAIL_LINES, tail } from '../../enforcer/audit/tail.js';
 import { verify, type VerifyResult } from '../../enforcer/audit/verify.js';
-import { parseCount, UsageError } from '../io.js';
+import { parseCount, UsageError } from '../usage.js';
 
 /** Exit codes: 0 success, 1 the trail is not intact, 2 invalid usage or an unreadable trail. */
 export const EXIT_OK = 0;

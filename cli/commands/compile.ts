@@ -4,7 +4,8 @@ import { parseArgs } from 'node:util';
 import { compileContainer } from '../../compiler/compile.js';
 import { hasErrors } from '../../compiler/diagnostics.js';
 import { describeProgram, programToJson } from '../../compiler/describe.js';
-import { checkDuplicates, loadFiles, printDiagnostics, UsageError } from '../io.js';
+import { checkDuplicates, loadFiles, printDiagnostics } from '../io.js';
+import { UsageError } from '../usage.js';
 import { readPod } from '../pod.js';
 
 export const compileHelp = `Usage: sabpf compile FILE... --pod POD.yaml [--json] [--tables]

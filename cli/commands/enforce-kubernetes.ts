@@ -3,19 +3,18 @@
 // containers, posts denials as Events and reports CSP status.
 
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { AuditWriter } from '../../enforcer/audit/index.js';
 import { Enforcer, type SignatureCheck } from '../../enforcer/core/enforcer.js';
 import { preflight } from '../../enforcer/core/preflight.js';
 import { LAYOUTS, type LayoutChoice } from '../../enforcer/k8s/cgroups.js';
 import { runKubernetesMode } from '../../enforcer/k8s/run.js';
 import { MODE_OPTIONS, loadPrograms } from '../../enforcer/kernel/index.js';
-import { verifyPolicySignature } from '../../webhook/signing.js';
-import { auditTrailHelp, auditTrailOptions, auditTrailSettings } from '../audit-options.js';
-import { parseCount, UsageError } from '../io.js';
+import { checkVerifyingKeys, verifyPolicySignature } from '../../webhook/signing.js';
+import { auditTrailHelp, auditTrailOptions, auditTrailSettings, openAuditTrail } from '../audit-options.js';
+import { parseCount, UsageError } from '../usage.js';
 
 export const enforceKubernetesHelp = `Usage: sabpf enforce --kubernetes --node-name NAME [options]
 
@@ -35,7 +34,11 @@ ${auditTrailHelp(27)}
       --pin-root DIR             bpffs folder for pins (default /sys/fs/bpf/sabpf)
       --mode MODE                auto (default), cgroup, global or legacy (see sabpf enforce --help)
       --metrics-port PORT        serve Prometheus metrics on 127.0.0.1:PORT (default: off)
-  -h, --help                     show this help`;
+  -h, --help                     show this help
+
+Exit status: 0 on a clean stop, 1 when the metrics port or the audit folder
+cannot be used, 2 on a usage error, 3 when a kernel feature is missing or the
+programs do not load (the message names why).`;
 
 export async function enforceKubernetesCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -74,7 +77,7 @@ export async function enforceKubernetesCommand(argv: string[]): Promise<number> 
   const logger = pino({ name: 'sabpf-enforcer', base: { node: nodeName } }, pino.destination(2));
   let checkSignature: SignatureCheck | undefined;
   if (values['signing-public-key']) {
-    const publicKey = readFileSync(values['signing-public-key'], 'utf8');
+    const publicKey = readSigningKey(values['signing-public-key']);
     checkSignature = (update) =>
       update.object ? verifyPolicySignature(update.object, publicKey) : { ok: false, reason: 'the policy object is missing' };
   }
@@ -88,15 +91,37 @@ export async function enforceKubernetesCommand(argv: string[]): Promise<number> 
 
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+
+  // The port, then the trail, then the kernel: a start that fails on the
+  // first two leaves the kernel as it was.
+  let metricsServer: Server | undefined;
+  if (metricsPort !== undefined) {
+    try {
+      metricsServer = await serveMetrics(registry, metricsPort);
+    } catch (err) {
+      logger.error({ port: metricsPort, err }, 'failed to serve metrics');
+      process.stderr.write(
+        `sabpf enforce: cannot serve metrics on 127.0.0.1:${metricsPort}: ${(err as Error).message}; pick a free --metrics-port\n`,
+      );
+      return 1;
+    }
+  }
+  const audit = await openAuditTrail(trail, nodeName, registry, logger);
+  if (!audit) {
+    metricsServer?.close();
+    return 1;
+  }
   let kernel;
   try {
     kernel = loadPrograms({ mode: modeOption, pinRoot: values['pin-root'] });
   } catch (err) {
     // Loading is where the kernel's own policy (lockdown, a hardened sysctl, a seccomp filter) says no.
+    logger.error({ err }, 'failed to load the programs');
     process.stderr.write(`sabpf enforce: cannot enforce: ${(err as Error).message}\n`);
+    await audit.close('enforcer stopped: the programs did not load');
+    metricsServer?.close();
     return 3;
   }
-  const audit = await AuditWriter.open({ ...trail, node: nodeName, registry, logger });
   // The Kubernetes side is created after the enforcer, so decisions reach it through this indirection.
   let forward: (record: Parameters<NonNullable<ConstructorParameters<typeof Enforcer>[0]['onDecision']>>[0]) => void = () => undefined;
   const enforcer = new Enforcer({
@@ -125,20 +150,6 @@ export async function enforceKubernetesCommand(argv: string[]): Promise<number> 
   });
   forward = (record) => cluster.onDecision(record);
 
-  const metricsServer =
-    metricsPort !== undefined
-      ? createServer((request, response) => {
-          if (request.url !== '/metrics') {
-            response.writeHead(404).end();
-            return;
-          }
-          registry.metrics().then(
-            (text) => response.writeHead(200, { 'content-type': registry.contentType }).end(text),
-            (err: unknown) => response.writeHead(500).end(String(err)),
-          );
-        }).listen(metricsPort, '127.0.0.1')
-      : undefined;
-
   return new Promise<number>((resolve) => {
     const stop = (signal: string): void => {
       logger.info({ signal }, 'stopping; pinned programs keep enforcing');
@@ -153,5 +164,43 @@ export async function enforceKubernetesCommand(argv: string[]): Promise<number> 
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
+  });
+}
+
+/** Reads the webhook's public key, and throws a UsageError naming the file when it is missing or contains no key. */
+function readSigningKey(file: string): string {
+  let pem: string;
+  try {
+    pem = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(
+      `failed to read --signing-public-key ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}; check the path`,
+    );
+  }
+  const problem = checkVerifyingKeys(pem);
+  if (problem !== undefined) {
+    throw new UsageError(`invalid --signing-public-key ${file}: ${problem}; pass the PEM public key that the admission webhook signs with`);
+  }
+  return pem;
+}
+
+/** Serves the registry at /metrics on 127.0.0.1:port; resolves once listening, rejects when the port cannot be used. */
+export function serveMetrics(registry: Registry, port: number): Promise<Server> {
+  const server = createServer((request, response) => {
+    if (request.url !== '/metrics') {
+      response.writeHead(404).end();
+      return;
+    }
+    registry.metrics().then(
+      (text) => response.writeHead(200, { 'content-type': registry.contentType }).end(text),
+      (err: unknown) => response.writeHead(500).end(String(err)),
+    );
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve(server);
+    });
   });
 }

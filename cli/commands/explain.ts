@@ -8,7 +8,8 @@ import { formatAddress } from '../../compiler/net.js';
 import { parseOperation } from '../../compiler/operation.js';
 import { selectPolicies } from '../../compiler/selector.js';
 import { KernelModel } from '../../compiler/simulate.js';
-import { checkDuplicates, loadFiles, printDiagnostics, UsageError } from '../io.js';
+import { checkDuplicates, loadFiles, printDiagnostics } from '../io.js';
+import { UsageError } from '../usage.js';
 import { readPod } from '../pod.js';
 
 export const explainHelp = `Usage: sabpf explain --policies FILE... --pod POD.yaml --container NAME --op OPERATION [--exe PATH] [--json]

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { auditTrailSettings } from '../../../cli/audit-options.js';
 import { enforceCommand, enforceHelp } from '../../../cli/commands/enforce.js';
 import { enforceKubernetesCommand, enforceKubernetesHelp } from '../../../cli/commands/enforce-kubernetes.js';
-import { parseCount, UsageError } from '../../../cli/io.js';
+import { parseCount, UsageError } from '../../../cli/usage.js';
 import { DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, DEFAULT_MAX_PENDING } from '../../../enforcer/audit/index.js';
 
 describe('audit trail options of sabpf enforce', () => {
@@ -84,4 +84,11 @@ describe('parseCount', () => {
     assert.equal(parseCount('--n', undefined, 7, 1), 7);
     assert.equal(parseCount('--n', '65535', 7, 1, 65535), 65535);
   });
+
+  for (const text of ['', '0', '65536', ' 80', '0x50'])
+    it(`rejects port ${JSON.stringify(text)}`, () => {
+      const err = thrown(() => parseCount('--metrics-port', text, 0, 1, 65535));
+      assert.ok(err instanceof UsageError, String(err));
+      assert.ok(err.message.includes(`--metrics-port ${JSON.stringify(text)}: pass a whole number from 1 to 65535`), err.message);
+    });
 });
