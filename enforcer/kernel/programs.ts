@@ -123,7 +123,7 @@ export function defaultMode(kernelRelease: string = release()): AttachMode {
 /**
  * First kernel on which loading programs beside pinned links, and moving the
  * links to them, ran clean (6.1). On Debian's 5.10 it soft-locked the kernel
- * in 2 of 6 runs while a confined task was denied in a tight loop. NOTE: 5.11
+ * in 2 of 9 runs while a confined task was denied in a tight loop. NOTE: 5.11
  * to 6.0 were never run, so they are rejected as well.
  */
 const REPLACE_MIN_KERNEL = 6001;
