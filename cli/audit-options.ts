@@ -47,6 +47,15 @@ export function auditTrailSettings(
 
 type TrailSettings = ReturnType<typeof auditTrailSettings>;
 
+/** What to do about the file-system errors that opening a trail meets. */
+const TRAIL_HINTS: Partial<Record<string, string>> = {
+  EACCES: 'check that the enforcer may write the folder',
+  EPERM: 'check that the enforcer may write the folder',
+  EROFS: 'mount a writable volume there or pass another --audit-dir',
+  ENOTDIR: 'a part of the path is a file; pass a folder path',
+  ENOSPC: 'free space on its file system',
+};
+
 /**
  * Opens the trail, or prints why it cannot and returns undefined. The
  * commands open it before they load any program, so a folder the enforcer
@@ -62,10 +71,9 @@ export async function openAuditTrail(
     return await AuditWriter.open({ ...trail, node, registry, logger });
   } catch (err) {
     const reason = (err as Error).message;
+    const hint = TRAIL_HINTS[(err as NodeJS.ErrnoException).code ?? ''];
     logger.error({ directory: trail.directory, err }, 'failed to open the audit trail');
-    process.stderr.write(
-      `sabpf enforce: cannot open the audit trail in ${trail.directory}: ${reason}; check that the folder is writable\n`,
-    );
+    process.stderr.write(`sabpf enforce: cannot open the audit trail in ${trail.directory}: ${reason}${hint ? `; ${hint}` : ''}\n`);
     return undefined;
   }
 }

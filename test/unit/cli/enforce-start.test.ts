@@ -42,7 +42,7 @@ describe('start of sabpf enforce', () => {
     }
     assert.match(
       printed,
-      /^sabpf enforce: cannot open the audit trail in .*\/file\/trail: .*ENOTDIR.*; check that the folder is writable\n$/u,
+      /^sabpf enforce: cannot open the audit trail in .*\/file\/trail: .*ENOTDIR.*; a part of the path is a file; pass a folder path\n$/u,
     );
     assert.match(lines.join(''), /"msg":"failed to open the audit trail"/u);
   });
