@@ -1,4 +1,4 @@
-// Options of both enforce commands that size the audit trail. The writer
+// Options of both enforce commands that size the audit trail, and its opening.
 // checks the numbers again; parsing them here names the flag in the error.
 
 import type { ParseArgsConfig } from 'node:util';
@@ -47,7 +47,7 @@ export function auditTrailSettings(
 
 type TrailSettings = ReturnType<typeof auditTrailSettings>;
 
-/** What to do about the file-system errors that opening a trail meets. */
+/** Fixes for the file-system errors that opening a trail can meet, by errno code. */
 const TRAIL_HINTS: Partial<Record<string, string>> = {
   EACCES: 'check that the enforcer may write the folder',
   EPERM: 'check that the enforcer may write the folder',
