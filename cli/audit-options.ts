@@ -1,11 +1,16 @@
-// Options of both enforce commands that size the audit trail, and its opening.
-// checks the numbers again; parsing them here names the flag in the error.
+// Options of both enforce commands that size the audit trail, and the
+// opening of the trail. The writer checks the numbers again; parsing them
+// here names the flag in the error.
 
+import { constants } from 'node:fs';
+import { access, mkdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { ParseArgsConfig } from 'node:util';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import {
   AuditWriter,
+  DEFAULT_FILE_NAME,
   DEFAULT_MAX_BYTES,
   DEFAULT_MAX_FILES,
   DEFAULT_MAX_PENDING,
@@ -53,13 +58,42 @@ const TRAIL_HINTS: Partial<Record<string, string>> = {
   EPERM: 'check that the enforcer may write the folder',
   EROFS: 'mount a writable volume there or pass another --audit-dir',
   ENOTDIR: 'a part of the path is a file; pass a folder path',
+  EEXIST: 'the path is a file; pass a folder path',
   ENOSPC: 'free space on its file system',
 };
 
 /**
- * Opens the trail, or prints why it cannot and returns undefined. The
- * commands open it before they load any program, so a folder the enforcer
- * cannot write stops the start before the kernel changes.
+ * Checks, without writing a record, that the trail's folder exists or can be
+ * created, and that it and the active file can be written. The commands run
+ * it before they load programs: a start that fails then leaves both the
+ * kernel and a trail that another enforcer may be writing as they were.
+ * Prints the problem and returns false when there is one.
+ */
+export async function checkTrailFolder(trail: TrailSettings, logger: Logger): Promise<boolean> {
+  const active = join(trail.directory, DEFAULT_FILE_NAME);
+  try {
+    await mkdir(trail.directory, { recursive: true, mode: 0o750 });
+    await access(trail.directory, constants.W_OK | constants.X_OK);
+    const info = await stat(active).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return undefined;
+      throw err;
+    });
+    if (info !== undefined && !info.isFile()) {
+      reportTrailProblem(trail, `${active} is not a regular file; move it away`, undefined, logger);
+      return false;
+    }
+    if (info !== undefined) await access(active, constants.W_OK);
+    return true;
+  } catch (err) {
+    reportTrailProblem(trail, (err as Error).message, err, logger);
+    return false;
+  }
+}
+
+/**
+ * Opens the trail, or prints why it cannot and returns undefined. It runs
+ * after checkTrailFolder and the load, so what the check cannot see, such
+ * as a full disk, fails here.
  */
 export async function openAuditTrail(
   trail: TrailSettings,
@@ -70,10 +104,13 @@ export async function openAuditTrail(
   try {
     return await AuditWriter.open({ ...trail, node, registry, logger });
   } catch (err) {
-    const reason = (err as Error).message;
-    const hint = TRAIL_HINTS[(err as NodeJS.ErrnoException).code ?? ''];
-    logger.error({ directory: trail.directory, err }, 'failed to open the audit trail');
-    process.stderr.write(`sabpf enforce: cannot open the audit trail in ${trail.directory}: ${reason}${hint ? `; ${hint}` : ''}\n`);
+    reportTrailProblem(trail, (err as Error).message, err, logger);
     return undefined;
   }
+}
+
+function reportTrailProblem(trail: TrailSettings, reason: string, err: unknown, logger: Logger): void {
+  const hint = TRAIL_HINTS[(err as NodeJS.ErrnoException | undefined)?.code ?? ''];
+  logger.error({ directory: trail.directory, err: err ?? reason }, 'failed to open the audit trail');
+  process.stderr.write(`sabpf enforce: cannot open the audit trail in ${trail.directory}: ${reason}${hint ? `; ${hint}` : ''}\n`);
 }

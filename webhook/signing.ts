@@ -179,18 +179,29 @@ const PUBLIC_KEY_BLOCK = /-----BEGIN PUBLIC KEY-----[\s\S]*?-----END PUBLIC KEY-
 // Text without SPKI blocks (a certificate, say) is passed on whole, so
 // jsonwebtoken reports what is wrong with it.
 /**
- * Checks that pem contains at least one key that verifies signatures (an SPKI
- * block, or a certificate). Returns the problem, or undefined when it does.
+ * Checks that pem contains at least one key that can verify ES256 tokens: an
+ * EC P-256 public key or certificate. Returns the problem of the first
+ * unusable block when none can, else undefined.
  */
 export function checkVerifyingKeys(pem: string): string | undefined {
-  for (const block of publicKeysOf(pem)) {
-    try {
-      createPublicKey(block);
-    } catch (err) {
-      return `no valid public key found (${(err as Error).message})`;
-    }
+  if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/u.test(pem)) {
+    return 'it contains a private key; pass only the public half (openssl pkey -in signing-key.pem -pubout)';
   }
-  return undefined;
+  const problems: string[] = [];
+  for (const block of publicKeysOf(pem)) {
+    let key: KeyObject;
+    try {
+      key = createPublicKey(block);
+    } catch (err) {
+      problems.push(`no valid public key found (${(err as Error).message})`);
+      continue;
+    }
+    const curve = key.asymmetricKeyDetails?.namedCurve;
+    if (key.asymmetricKeyType === 'ec' && curve === 'prime256v1') return undefined;
+    const got = key.asymmetricKeyType === 'ec' ? `EC ${curve ?? 'unknown curve'}` : (key.asymmetricKeyType ?? 'unknown type');
+    problems.push(`${SIGNATURE_ALGORITHM} needs an EC P-256 public key, got ${got}`);
+  }
+  return problems[0] ?? 'no public key found';
 }
 
 function publicKeysOf(pem: string): string[] {

@@ -13,7 +13,7 @@ import { LAYOUTS, type LayoutChoice } from '../../enforcer/k8s/cgroups.js';
 import { runKubernetesMode } from '../../enforcer/k8s/run.js';
 import { MODE_OPTIONS, loadPrograms } from '../../enforcer/kernel/index.js';
 import { checkVerifyingKeys, verifyPolicySignature } from '../../webhook/signing.js';
-import { auditTrailHelp, auditTrailOptions, auditTrailSettings, openAuditTrail } from '../audit-options.js';
+import { auditTrailHelp, auditTrailOptions, auditTrailSettings, checkTrailFolder, openAuditTrail } from '../audit-options.js';
 import { parseCount, UsageError } from '../usage.js';
 
 export const enforceKubernetesHelp = `Usage: sabpf enforce --kubernetes --node-name NAME [options]
@@ -92,8 +92,8 @@ export async function enforceKubernetesCommand(argv: string[]): Promise<number> 
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 
-  // The port, then the trail, then the kernel: a start that fails on the
-  // first two leaves the kernel as it was.
+  // The port, then the trail's folder, then the kernel: a start that fails on
+  // the first two leaves the kernel and the trail as they were.
   let metricsServer: Server | undefined;
   if (metricsPort !== undefined) {
     try {
@@ -106,8 +106,7 @@ export async function enforceKubernetesCommand(argv: string[]): Promise<number> 
       return 1;
     }
   }
-  const audit = await openAuditTrail(trail, nodeName, registry, logger);
-  if (!audit) {
+  if (!(await checkTrailFolder(trail, logger))) {
     metricsServer?.close();
     return 1;
   }
@@ -118,9 +117,15 @@ export async function enforceKubernetesCommand(argv: string[]): Promise<number> 
     // Loading is where the kernel's own policy (lockdown, a hardened sysctl, a seccomp filter) says no.
     logger.error({ err }, 'failed to load the programs');
     process.stderr.write(`sabpf enforce: cannot enforce: ${(err as Error).message}\n`);
-    await audit.close('enforcer stopped: the programs did not load');
     metricsServer?.close();
     return 3;
+  }
+  const audit = await openAuditTrail(trail, nodeName, registry, logger);
+  if (!audit) {
+    // As after a crash: what is pinned keeps enforcing, and the next start adopts it.
+    kernel.close();
+    metricsServer?.close();
+    return 1;
   }
   // The Kubernetes side is created after the enforcer, so decisions reach it through this indirection.
   let forward: (record: Parameters<NonNullable<ConstructorParameters<typeof Enforcer>[0]['onDecision']>>[0]) => void = () => undefined;

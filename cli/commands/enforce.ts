@@ -14,7 +14,7 @@ import { readContainersFile } from '../../enforcer/core/containers-file.js';
 import { Enforcer } from '../../enforcer/core/enforcer.js';
 import { preflight } from '../../enforcer/core/preflight.js';
 import { MODE_OPTIONS, loadPrograms, unloadAll } from '../../enforcer/kernel/index.js';
-import { auditTrailHelp, auditTrailOptions, auditTrailSettings, openAuditTrail } from '../audit-options.js';
+import { auditTrailHelp, auditTrailOptions, auditTrailSettings, checkTrailFolder, openAuditTrail } from '../audit-options.js';
 import { loadFiles, printDiagnostics } from '../io.js';
 import { UsageError } from '../usage.js';
 
@@ -45,9 +45,10 @@ ${auditTrailHelp(23)}
       --unload               detach every sabpf program and remove all pins, then exit
   -h, --help                 show this help
 
-Exit status: 0 on a clean stop, 1 on invalid policies or containers or an
-audit folder it cannot write, 2 on a usage error, 3 when a kernel feature is
-missing or the programs do not load (the message names why).`;
+Exit status: 0 on a clean stop, 1 on invalid policies or containers, an
+audit folder it cannot write or a failed --unload, 2 on a usage error, 3 when
+a kernel feature is missing or the programs do not load (the message names
+why).`;
 
 export async function enforceCommand(argv: string[]): Promise<number> {
   if (argv.includes('--kubernetes')) {
@@ -117,8 +118,7 @@ export async function enforceCommand(argv: string[]): Promise<number> {
 
   const node = values.node ?? declared.node ?? hostname();
   const registry = new Registry();
-  const audit = await openAuditTrail(trail, node, registry, logger);
-  if (!audit) return 1;
+  if (!(await checkTrailFolder(trail, logger))) return 1;
   let kernel;
   try {
     kernel = loadPrograms({ mode: modeOption, pinRoot: values['pin-root'], ...(values.objects ? { objectDir: values.objects } : {}) });
@@ -126,8 +126,13 @@ export async function enforceCommand(argv: string[]): Promise<number> {
     // Loading is where the kernel's own policy (lockdown, a hardened sysctl, a seccomp filter) says no.
     logger.error({ err }, 'failed to load the programs');
     process.stderr.write(`sabpf enforce: cannot enforce: ${(err as Error).message}\n`);
-    await audit.close('enforcer stopped: the programs did not load');
     return 3;
+  }
+  const audit = await openAuditTrail(trail, node, registry, logger);
+  if (!audit) {
+    // As after a crash: what is pinned keeps enforcing, and the next start adopts it.
+    kernel.close();
+    return 1;
   }
   const enforcer = new Enforcer({ kernel, node, logger, audit, registry });
   await enforcer.start();

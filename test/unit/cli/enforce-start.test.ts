@@ -1,15 +1,17 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { Registry } from 'prom-client';
 
-import { auditTrailSettings, openAuditTrail } from '../../../cli/audit-options.js';
+import { auditTrailSettings, checkTrailFolder, openAuditTrail } from '../../../cli/audit-options.js';
 import { enforceKubernetesCommand, serveMetrics } from '../../../cli/commands/enforce-kubernetes.js';
 import { UsageError } from '../../../cli/usage.js';
+import { checkVerifyingKeys } from '../../../webhook/signing.js';
 
 describe('start of sabpf enforce', () => {
   let dir: string;
@@ -18,8 +20,8 @@ describe('start of sabpf enforce', () => {
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('reports an audit folder it cannot create', async () => {
-    writeFileSync(join(dir, 'file'), '');
+  /** Runs fn with stderr and the logger captured. */
+  async function captured<T>(fn: (logger: Logger) => Promise<T>): Promise<{ result: T; printed: string; logged: string }> {
     const lines: string[] = [];
     const sink = new Writable({
       write(chunk: Buffer, _encoding, done) {
@@ -27,7 +29,6 @@ describe('start of sabpf enforce', () => {
         done();
       },
     });
-    const logger = pino({}, sink);
     const stderr = process.stderr.write;
     let printed = '';
     process.stderr.write = ((text: string) => {
@@ -35,17 +36,66 @@ describe('start of sabpf enforce', () => {
       return true;
     }) as typeof process.stderr.write;
     try {
-      const trail = auditTrailSettings({ 'audit-dir': join(dir, 'file', 'trail') });
-      assert.equal(await openAuditTrail(trail, 'node-1', new Registry(), logger), undefined);
+      const result = await fn(pino({}, sink));
+      return { result, printed, logged: lines.join('') };
     } finally {
       process.stderr.write = stderr;
     }
+  }
+
+  it('reports an audit folder it cannot create', async () => {
+    writeFileSync(join(dir, 'file'), '');
+    const trail = auditTrailSettings({ 'audit-dir': join(dir, 'file', 'trail') });
+    const { result, printed, logged } = await captured((logger) => openAuditTrail(trail, 'node-1', new Registry(), logger));
+    assert.equal(result, undefined);
     assert.match(
       printed,
       /^sabpf enforce: cannot open the audit trail in .*\/file\/trail: .*ENOTDIR.*; a part of the path is a file; pass a folder path\n$/u,
     );
-    assert.match(lines.join(''), /"msg":"failed to open the audit trail"/u);
+    assert.match(logged, /"msg":"failed to open the audit trail"/u);
   });
+
+  it('checks a usable folder without writing to it', async () => {
+    const trail = auditTrailSettings({ 'audit-dir': join(dir, 'trail') });
+    const { result, printed } = await captured((logger) => checkTrailFolder(trail, logger));
+    assert.equal(result, true);
+    assert.equal(printed, '');
+    assert.deepEqual(readdirSync(join(dir, 'trail')), []);
+  });
+
+  for (const [name, setup, message] of [
+    [
+      'a path under a file',
+      (): string => {
+        writeFileSync(join(dir, 'f'), '');
+        return join(dir, 'f', 'trail');
+      },
+      /ENOTDIR.*; a part of the path is a file/u,
+    ],
+    [
+      'a file',
+      (): string => {
+        writeFileSync(join(dir, 'f'), '');
+        return join(dir, 'f');
+      },
+      /EEXIST.*; the path is a file; pass a folder path/u,
+    ],
+    [
+      'an active file that is a folder',
+      (): string => {
+        mkdirSync(join(dir, 'trail', 'audit.log'), { recursive: true });
+        return join(dir, 'trail');
+      },
+      /audit\.log is not a regular file; move it away/u,
+    ],
+  ] as const)
+    it(`rejects ${name} before the load`, async () => {
+      const trail = auditTrailSettings({ 'audit-dir': setup() });
+      const { result, printed } = await captured((logger) => checkTrailFolder(trail, logger));
+      assert.equal(result, false);
+      assert.match(printed, /^sabpf enforce: cannot open the audit trail in /u);
+      assert.match(printed, message);
+    });
 
   it('rejects a missing signing key file', async () => {
     const args = ['--kubernetes', '--node-name', 'n1', '--signing-public-key', join(dir, 'none.pem')];
@@ -88,4 +138,37 @@ describe('start of sabpf enforce', () => {
       server.close();
     }
   });
+});
+
+describe('checkVerifyingKeys', () => {
+  const pem = (type: 'ec' | 'rsa', curve = 'prime256v1'): { publicKey: string; privateKey: string } =>
+    type === 'ec'
+      ? generateKeyPairSync('ec', {
+          namedCurve: curve,
+          publicKeyEncoding: { type: 'spki', format: 'pem' },
+          privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+        })
+      : generateKeyPairSync('rsa', {
+          modulusLength: 2048,
+          publicKeyEncoding: { type: 'spki', format: 'pem' },
+          privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+        });
+
+  it('accepts a P-256 public key', () => assert.equal(checkVerifyingKeys(pem('ec').publicKey), undefined));
+
+  it('accepts a file where one of several keys is usable', () => {
+    const broken = '-----BEGIN PUBLIC KEY-----\n-----END PUBLIC KEY-----\n';
+    assert.equal(checkVerifyingKeys(`${broken}${pem('ec').publicKey}`), undefined);
+  });
+
+  it('names the type of an RSA key', () =>
+    assert.equal(checkVerifyingKeys(pem('rsa').publicKey), 'ES256 needs an EC P-256 public key, got rsa'));
+
+  it('names the curve of a P-384 key', () =>
+    assert.equal(checkVerifyingKeys(pem('ec', 'secp384r1').publicKey), 'ES256 needs an EC P-256 public key, got EC secp384r1'));
+
+  it('rejects a private key', () =>
+    assert.match(checkVerifyingKeys(pem('ec').privateKey) ?? '', /^it contains a private key; pass only the public half/u));
+
+  it('rejects text without a key', () => assert.match(checkVerifyingKeys('hello') ?? '', /^no valid public key found/u));
 });
