@@ -712,7 +712,9 @@ export function checkNoOtherVariant(pinRoot: string, variant: ObjectVariant): vo
   // Cgroup mode pins per container (cgroup ids) and its node-wide links under its own name.
   const others = attached.filter((name) => name !== variant && (variant !== 'cgroup' || !/^\d+$/u.test(name)));
   if (others.length === 0) return;
-  const leftovers = others.map((name) => (/^\d+$/u.test(name) ? `cgroup links of cgroup ${name}` : `${name} links`)).join(', ');
+  const leftovers = others
+    .map((name) => (/^\d+$/u.test(name) ? `the links of cgroup ${name}` : `the node-wide links of the ${name} object`))
+    .join(', ');
   throw new Error(
     `failed to load the ${variant} programs: ${leftovers} from an earlier run are still attached under ${pinRoot}; run sabpf enforce --unload first, then start again`,
   );

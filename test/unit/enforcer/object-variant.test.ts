@@ -66,18 +66,21 @@ describe('pinned links of another variant', () => {
   });
 
   it('rejects the node-wide links of cgroup mode under global', () => {
-    assert.throws(() => checkNoOtherVariant(pinRootWith('cgroup'), 'global'), /cgroup links from an earlier run/u);
+    assert.throws(
+      () => checkNoOtherVariant(pinRootWith('cgroup'), 'global'),
+      /the node-wide links of the cgroup object from an earlier run/u,
+    );
   });
 
   it('rejects global links under legacy', () => {
     assert.throws(
       () => checkNoOtherVariant(pinRootWith('global'), 'legacy'),
-      /failed to load the legacy programs: global links from an earlier run are still attached under .*; run sabpf enforce --unload first/u,
+      /failed to load the legacy programs: the node-wide links of the global object from an earlier run are still attached under .*; run sabpf enforce --unload first/u,
     );
   });
 
   it('rejects cgroup links under global', () => {
-    assert.throws(() => checkNoOtherVariant(pinRootWith('4242'), 'global'), /cgroup links of cgroup 4242/u);
+    assert.throws(() => checkNoOtherVariant(pinRootWith('4242'), 'global'), /the links of cgroup 4242/u);
   });
 
   it('ignores empty link folders', () => {
