@@ -28,7 +28,7 @@ export const auditTrailOptions = {
 /** Help lines for the options above, indented to a help text's option column. */
 export function auditTrailHelp(column: number): string {
   const rows: [string, string][] = [
-    ['--audit-dir DIR', 'audit trail folder (default /var/log/sabpf)'],
+    ['--audit-dir DIR', `audit trail folder (default ${auditTrailOptions['audit-dir'].default})`],
     ['--audit-max-bytes N', `rotate before the active file passes N bytes; a larger record gets its own (default ${DEFAULT_MAX_BYTES})`],
     ['--audit-max-files N', `files kept, the active one included, at least 2 (default ${DEFAULT_MAX_FILES})`],
     ['--audit-max-pending N', `decisions waiting for the disk; beyond N they are counted as dropped (default ${DEFAULT_MAX_PENDING})`],
@@ -43,7 +43,7 @@ export function auditTrailSettings(
   values: AuditTrailValues,
 ): Pick<AuditWriterOptions, 'directory' | 'maxBytes' | 'maxFiles' | 'maxPending'> {
   return {
-    directory: values['audit-dir'] ?? '/var/log/sabpf',
+    directory: values['audit-dir'] ?? auditTrailOptions['audit-dir'].default,
     maxBytes: parseCount('--audit-max-bytes', values['audit-max-bytes'], DEFAULT_MAX_BYTES, 1),
     maxFiles: parseCount('--audit-max-files', values['audit-max-files'], DEFAULT_MAX_FILES, 2),
     maxPending: parseCount('--audit-max-pending', values['audit-max-pending'], DEFAULT_MAX_PENDING, 1),
