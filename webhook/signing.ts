@@ -62,9 +62,8 @@ export class PolicySigner {
     } catch {
       throw new Error(`failed to load the signing key from ${source}: not a PEM private key; create one with ${KEY_COMMAND}`);
     }
-    const curve = key.asymmetricKeyDetails?.namedCurve;
-    if (key.asymmetricKeyType !== 'ec' || curve !== 'prime256v1') {
-      const got = key.asymmetricKeyType === 'ec' ? `EC ${curve ?? 'unknown curve'}` : (key.asymmetricKeyType ?? 'unknown type');
+    const got = notP256(key);
+    if (got !== undefined) {
       throw new Error(
         `failed to load the signing key from ${source}: ES256 needs an EC P-256 key, got ${got}; create one with ${KEY_COMMAND}`,
       );
@@ -196,12 +195,18 @@ export function checkVerifyingKeys(pem: string): string | undefined {
       problems.push(`no valid public key found (${(err as Error).message})`);
       continue;
     }
-    const curve = key.asymmetricKeyDetails?.namedCurve;
-    if (key.asymmetricKeyType === 'ec' && curve === 'prime256v1') return undefined;
-    const got = key.asymmetricKeyType === 'ec' ? `EC ${curve ?? 'unknown curve'}` : (key.asymmetricKeyType ?? 'unknown type');
+    const got = notP256(key);
+    if (got === undefined) return undefined;
     problems.push(`${SIGNATURE_ALGORITHM} needs an EC P-256 public key, got ${got}`);
   }
   return problems[0] ?? 'no public key found';
+}
+
+/** Returns undefined for an EC P-256 key, else its type and curve for an error message. */
+function notP256(key: KeyObject): string | undefined {
+  const curve = key.asymmetricKeyDetails?.namedCurve;
+  if (key.asymmetricKeyType === 'ec' && curve === 'prime256v1') return undefined;
+  return key.asymmetricKeyType === 'ec' ? `EC ${curve ?? 'unknown curve'}` : (key.asymmetricKeyType ?? 'unknown type');
 }
 
 function publicKeysOf(pem: string): string[] {
