@@ -37,7 +37,7 @@ for (const kernel of kernels)
     let started: Record<string, unknown> | undefined;
 
     before(async () => {
-      run = await runInVm({ script: `sh ${vmSourceDir}/scenarios/enforcer-guest.sh`, timeoutMs: 600_000, kernel: kernel.line });
+      run = await runInVm({ script: `sh ${vmSourceDir}/scenarios/enforcer-guest.sh`, timeoutMs: 840_000, kernel: kernel.line });
       const enforcerLog = await readFile(join(run.outputs, 'enforcer1.log'), 'utf8').catch(() => '');
       started = enforcerLog
         .split('\n')

@@ -93,10 +93,12 @@ start_enforcer() {
   log=$1
   $SABPF enforce --policies $W/policies --containers $W/containers.yaml --audit-dir $W/audit >"$log" 2>&1 &
   ENFORCER=$!
-  i=0
+  # A deadline in seconds, not a count of polls: under TCG a start takes
+  # 100 s on 5.10 (policy compile, then the verifier), and a poll's length
+  # depends on the host's load.
+  deadline=$(($(date +%s) + 400))
   while ! grep -q 'enforcing; send SIGHUP' "$log" 2>/dev/null; do
-    i=$((i + 1))
-    if [ $i -gt 600 ] || ! kill -0 $ENFORCER 2>/dev/null; then
+    if [ "$(date +%s)" -gt $deadline ] || ! kill -0 $ENFORCER 2>/dev/null; then
       echo "enforcer did not start" >>"$RESULTS"
       cat "$log" >>"$RESULTS"
       return 1
@@ -109,10 +111,9 @@ start_enforcer() {
 reload() {
   before=$(grep -c 'reloaded policies' "$1")
   kill -HUP $ENFORCER
-  i=0
-  while [ "$(grep -c 'reloaded policies' "$1")" -le "$before" ] && [ $i -lt 600 ]; do
+  deadline=$(($(date +%s) + 300))
+  while [ "$(grep -c 'reloaded policies' "$1")" -le "$before" ] && [ "$(date +%s)" -le $deadline ]; do
     sleep 0.1
-    i=$((i + 1))
   done
 }
 
