@@ -60,7 +60,7 @@ format: $(NODE_MODULES_STAMP)
 
 test: deps lint test-unit test-vm test-e2e
 
-test-unit: deps build-ts
+test-unit: deps build-ts build-native
 	$(MOCHA) 'dist/test/unit/**/*.test.js'
 
 test-vm: deps build

@@ -50,7 +50,7 @@ export function auditTrailSettings(
   };
 }
 
-type TrailSettings = ReturnType<typeof auditTrailSettings>;
+export type TrailSettings = ReturnType<typeof auditTrailSettings>;
 
 /** Fixes for the file-system errors that opening a trail can meet, by errno code. */
 const TRAIL_HINTS: Partial<Record<string, string>> = {

@@ -11,9 +11,10 @@ import { Enforcer, type SignatureCheck } from '../../enforcer/core/enforcer.js';
 import { preflight } from '../../enforcer/core/preflight.js';
 import { LAYOUTS, type LayoutChoice } from '../../enforcer/k8s/cgroups.js';
 import { runKubernetesMode } from '../../enforcer/k8s/run.js';
-import { MODE_OPTIONS, loadPrograms } from '../../enforcer/kernel/index.js';
+import { MODE_OPTIONS } from '../../enforcer/kernel/index.js';
 import { checkVerifyingKeys, verifyPolicySignature } from '../../webhook/signing.js';
-import { auditTrailHelp, auditTrailOptions, auditTrailSettings, checkTrailFolder, openAuditTrail } from '../audit-options.js';
+import { auditTrailHelp, auditTrailOptions, auditTrailSettings } from '../audit-options.js';
+import { startEnforcement } from '../enforce-start.js';
 import { parseCount, UsageError } from '../usage.js';
 
 export const enforceKubernetesHelp = `Usage: sabpf enforce --kubernetes --node-name NAME [options]
@@ -37,8 +38,9 @@ ${auditTrailHelp(27)}
   -h, --help                     show this help
 
 Exit status: 0 on a clean stop, 1 when the metrics port or the audit folder
-cannot be used, 2 on a usage error, 3 when a kernel feature is missing or the
-programs do not load (the message names why).`;
+cannot be used or another enforcer holds the pin root or the audit folder, 2
+on a usage error, 3 when a kernel feature is missing or the programs do not
+load (the message names why).`;
 
 export async function enforceKubernetesCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -92,8 +94,8 @@ export async function enforceKubernetesCommand(argv: string[]): Promise<number> 
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 
-  // The port, then the trail's folder, then the kernel: a start that fails on
-  // the first two leaves the kernel and the trail as they were.
+  // The port first: like the steps of startEnforcement before the load, a
+  // busy port leaves the kernel and the trail as they were.
   let metricsServer: Server | undefined;
   if (metricsPort !== undefined) {
     try {
@@ -106,27 +108,18 @@ export async function enforceKubernetesCommand(argv: string[]): Promise<number> 
       return 1;
     }
   }
-  if (!(await checkTrailFolder(trail, logger))) {
+  const started = await startEnforcement({
+    trail,
+    load: { mode: modeOption, pinRoot: values['pin-root'] },
+    node: nodeName,
+    registry,
+    logger,
+  });
+  if (typeof started === 'number') {
     metricsServer?.close();
-    return 1;
+    return started;
   }
-  let kernel;
-  try {
-    kernel = loadPrograms({ mode: modeOption, pinRoot: values['pin-root'] });
-  } catch (err) {
-    // Loading is where the kernel's own policy (lockdown, a hardened sysctl, a seccomp filter) says no.
-    logger.error({ err }, 'failed to load the programs');
-    process.stderr.write(`sabpf enforce: cannot enforce: ${(err as Error).message}\n`);
-    metricsServer?.close();
-    return 3;
-  }
-  const audit = await openAuditTrail(trail, nodeName, registry, logger);
-  if (!audit) {
-    // As after a crash: what is pinned keeps enforcing, and the next start adopts it.
-    kernel.close();
-    metricsServer?.close();
-    return 1;
-  }
+  const { kernel, audit } = started;
   // The Kubernetes side is created after the enforcer, so decisions reach it through this indirection.
   let forward: (record: Parameters<NonNullable<ConstructorParameters<typeof Enforcer>[0]['onDecision']>>[0]) => void = () => undefined;
   const enforcer = new Enforcer({

@@ -2,7 +2,7 @@
 // policies of files or folders to the containers a containers file declares,
 // and records decisions to the audit trail. Needs no cluster.
 
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -13,8 +13,9 @@ import type { Policy } from '../../compiler/types.js';
 import { readContainersFile } from '../../enforcer/core/containers-file.js';
 import { Enforcer } from '../../enforcer/core/enforcer.js';
 import { preflight } from '../../enforcer/core/preflight.js';
-import { MODE_OPTIONS, loadPrograms, unloadAll } from '../../enforcer/kernel/index.js';
-import { auditTrailHelp, auditTrailOptions, auditTrailSettings, checkTrailFolder, openAuditTrail } from '../audit-options.js';
+import { MODE_OPTIONS, unloadAll, type FolderLock } from '../../enforcer/kernel/index.js';
+import { auditTrailHelp, auditTrailOptions, auditTrailSettings } from '../audit-options.js';
+import { START_FAILED, startEnforcement, takeLock } from '../enforce-start.js';
 import { loadFiles, printDiagnostics } from '../io.js';
 import { UsageError } from '../usage.js';
 
@@ -46,9 +47,9 @@ ${auditTrailHelp(23)}
   -h, --help                 show this help
 
 Exit status: 0 on a clean stop, 1 on invalid policies or containers, an
-audit folder it cannot write or a failed --unload, 2 on a usage error, 3 when
-a kernel feature is missing or the programs do not load (the message names
-why).`;
+audit folder it cannot write, another enforcer on the same pin root or audit
+folder, or a failed --unload, 2 on a usage error, 3 when a kernel feature is
+missing or the programs do not load (the message names why).`;
 
 export async function enforceCommand(argv: string[]): Promise<number> {
   if (argv.includes('--kubernetes')) {
@@ -76,14 +77,27 @@ export async function enforceCommand(argv: string[]): Promise<number> {
   }
   const logger = pino({ name: 'sabpf-enforcer' }, pino.destination(2));
   if (values.unload) {
+    const pinRoot = values['pin-root'];
+    // Unloading under a running enforcer would leave it reporting enforcement that has ended.
+    let lock: FolderLock | undefined;
+    if (existsSync(pinRoot)) {
+      lock = takeLock(
+        pinRoot,
+        (holder) => `cannot unload: a sabpf enforcer (${holder}) runs with the pin root ${pinRoot}; stop it first`,
+        logger,
+      );
+      if (lock === undefined) return START_FAILED;
+    }
     try {
-      await unloadAll(values['pin-root']);
+      await unloadAll(pinRoot);
     } catch (err) {
-      logger.error({ pinRoot: values['pin-root'], err }, 'failed to end enforcement');
+      logger.error({ pinRoot, err }, 'failed to end enforcement');
       process.stderr.write(`sabpf enforce: ${(err as Error).message}\n`);
       return 1;
+    } finally {
+      lock?.release();
     }
-    logger.info({ pinRoot: values['pin-root'] }, 'removed every sabpf pin and the kernel freed the programs: enforcement ended');
+    logger.info({ pinRoot }, 'removed every sabpf pin and the kernel freed the programs: enforcement ended');
     return 0;
   }
   if (!values.policies?.length) throw new UsageError('missing --policies; give policy files or folders');
@@ -118,22 +132,15 @@ export async function enforceCommand(argv: string[]): Promise<number> {
 
   const node = values.node ?? declared.node ?? hostname();
   const registry = new Registry();
-  if (!(await checkTrailFolder(trail, logger))) return 1;
-  let kernel;
-  try {
-    kernel = loadPrograms({ mode: modeOption, pinRoot: values['pin-root'], ...(values.objects ? { objectDir: values.objects } : {}) });
-  } catch (err) {
-    // Loading is where the kernel's own policy (lockdown, a hardened sysctl, a seccomp filter) says no.
-    logger.error({ err }, 'failed to load the programs');
-    process.stderr.write(`sabpf enforce: cannot enforce: ${(err as Error).message}\n`);
-    return 3;
-  }
-  const audit = await openAuditTrail(trail, node, registry, logger);
-  if (!audit) {
-    // As after a crash: what is pinned keeps enforcing, and the next start adopts it.
-    kernel.close();
-    return 1;
-  }
+  const started = await startEnforcement({
+    trail,
+    load: { mode: modeOption, pinRoot: values['pin-root'], ...(values.objects ? { objectDir: values.objects } : {}) },
+    node,
+    registry,
+    logger,
+  });
+  if (typeof started === 'number') return started;
+  const { kernel, audit } = started;
   const enforcer = new Enforcer({ kernel, node, logger, audit, registry });
   await enforcer.start();
 

@@ -54,6 +54,8 @@ export interface NativeAddon {
   detachLink(linkFd: number): void;
   linkUpdate(linkFd: number, progFd: number): void;
   closeFd(fd: number): void;
+  /** fd of the folder with an exclusive flock on it, or null when another open file holds the lock. */
+  lockFolder(path: string): number | null;
   mapInfo(fd: number): NativeMapInfo;
   progInfo(fd: number): { id: number; name: string; type: number; verifiedInsns: number };
   progExists(id: number): boolean;

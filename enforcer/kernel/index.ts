@@ -25,3 +25,4 @@ export {
 } from './programs.js';
 export { decodeEvent, type SabpfEvent } from './events.js';
 export { addonPath } from './addon.js';
+export { lockFolder, lockHolder, type FolderLock, type LockResult } from './folder-lock.js';

@@ -7,6 +7,7 @@
         "src/errors.cc",
         "src/object.cc",
         "src/fds.cc",
+        "src/lock.cc",
         "src/maps.cc",
         "src/ringbuf.cc"
       ],

@@ -180,6 +180,26 @@ for (const kernel of kernels)
         assert.ok((attempts ?? 0) > 100, `the loop ran only ${attempts} times`);
         assert.equal(ok, 0);
       });
+      describe('a second enforcer beside it', () => {
+        const refused = (name: string, message: RegExp): void => {
+          const p = probe(name);
+          assert.equal(p.rc, 1, `${name} exited ${p.rc}: ${p.out}`);
+          const holder = probe('running_enforcer').out.trim();
+          assert.match(p.out, message);
+          assert.ok(p.out.includes(`(pid ${holder})`), `${name} does not name the running enforcer, pid ${holder}: ${p.out}`);
+        };
+        it('is refused on the same pin root', () =>
+          refused(
+            'second_same_pins',
+            /^sabpf enforce: another sabpf enforcer \(pid \d+\) runs with the pin root \/sys\/fs\/bpf\/sabpf, /u,
+          ));
+        it('is refused before it creates its audit folder', () => allowed('second_made_no_trail'));
+        it('is refused on the same audit folder', () =>
+          refused('second_same_trail', /^sabpf enforce: another sabpf enforcer \(pid \d+\) writes the audit trail in \S+\/audit, /u));
+        it('cannot unload under it', () =>
+          refused('unload_while_running', /^sabpf enforce: cannot unload: a sabpf enforcer \(pid \d+\) runs with the pin root /u));
+        it('leaves it enforcing', () => denied('web_read_secret_beside_second'));
+      });
       it('stops cleanly on SIGTERM', () => assert.equal(probe('enforcer_exit').rc, 0));
       it('leaves the programs enforcing after a stop', () => denied('web_read_secret_after_stop'));
       it('ends enforcement on --unload', () => allowed('web_read_secret_unloaded'));

@@ -9,6 +9,7 @@
 #include <cstdlib>
 
 #include "fds.h"
+#include "lock.h"
 #include "maps.h"
 #include "object.h"
 #include "ringbuf.h"
@@ -47,6 +48,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("progExists", Napi::Function::New(env, ProgExists));
   exports.Set("linkInfo", Napi::Function::New(env, LinkInfo));
   exports.Set("possibleCpus", Napi::Function::New(env, PossibleCpus));
+  exports.Set("lockFolder", Napi::Function::New(env, LockFolder));
 
   exports.Set("mapUpdate", Napi::Function::New(env, MapUpdate));
   exports.Set("mapUpdateBatch", Napi::Function::New(env, MapUpdateBatch));

@@ -10,7 +10,9 @@ import { Registry } from 'prom-client';
 
 import { auditTrailSettings, checkTrailFolder, openAuditTrail } from '../../../cli/audit-options.js';
 import { enforceKubernetesCommand, serveMetrics } from '../../../cli/commands/enforce-kubernetes.js';
+import { startEnforcement } from '../../../cli/enforce-start.js';
 import { UsageError } from '../../../cli/usage.js';
+import { lockFolder, type FolderLock } from '../../../enforcer/kernel/index.js';
 import { checkVerifyingKeys } from '../../../webhook/signing.js';
 
 describe('start of sabpf enforce', () => {
@@ -96,6 +98,53 @@ describe('start of sabpf enforce', () => {
       assert.match(printed, /^sabpf enforce: cannot open the audit trail in /u);
       assert.match(printed, message);
     });
+
+  describe('locks', () => {
+    const held: FolderLock[] = [];
+    afterEach(() => held.splice(0).forEach((lock) => lock.release()));
+
+    /** Locks folder as a running enforcer would. */
+    function hold(folder: string): void {
+      mkdirSync(folder, { recursive: true });
+      const result = lockFolder(folder);
+      assert.ok(result.locked, `failed to lock ${folder} for the test`);
+      held.push(result.lock);
+    }
+
+    const start = (logger: Logger): Promise<unknown> =>
+      startEnforcement({
+        trail: auditTrailSettings({ 'audit-dir': join(dir, 'trail') }),
+        load: { pinRoot: join(dir, 'pins') },
+        node: 'node-1',
+        registry: new Registry(),
+        logger,
+      });
+
+    it('refuses a pin root that another enforcer holds, before touching the trail', async () => {
+      hold(join(dir, 'pins'));
+      const { result, printed, logged } = await captured(start);
+      assert.equal(result, 1);
+      assert.equal(
+        printed,
+        `sabpf enforce: another sabpf enforcer (pid ${process.pid}) runs with the pin root ${join(dir, 'pins')}, and two would fight over its links; stop it first\n`,
+      );
+      assert.match(logged, /"msg":"folder locked by another enforcer"/u);
+      assert.deepEqual(readdirSync(dir), ['pins']);
+    });
+
+    it('refuses an audit folder that another enforcer writes, and lets go of the pin root', async () => {
+      hold(join(dir, 'trail'));
+      const { result, printed } = await captured(start);
+      assert.equal(result, 1);
+      assert.match(
+        printed,
+        /writes the audit trail in .*\/trail, and two chains would interleave; stop it first, or pass another --audit-dir\n$/u,
+      );
+      const again = lockFolder(join(dir, 'pins'));
+      assert.ok(again.locked, 'the failed start still holds the pin root');
+      again.lock.release();
+    });
+  });
 
   it('rejects a missing signing key file', async () => {
     const args = ['--kubernetes', '--node-name', 'n1', '--signing-public-key', join(dir, 'none.pem')];

@@ -194,6 +194,21 @@ sed -i 's#, /srv/data/\*\*\]#]#' $W/policies/web.yaml
 reload $OUT/enforcer2.log
 probe web_read_data_after_second_reload web cat /srv/data/a
 
+# Second enforcers beside the running one: each is rejected before it loads
+# programs or writes a record, and the running one keeps enforcing.
+second() {
+  name=$1
+  shift
+  "$@" >$OUT/$name.log 2>&1
+  echo "$name rc=$? out=$(grep '^sabpf enforce:' $OUT/$name.log | tr '\n' ' ')" >>"$RESULTS"
+}
+echo "running_enforcer rc=0 out=$ENFORCER" >>"$RESULTS"
+second second_same_pins $SABPF enforce --policies $W/policies --containers $W/containers.yaml --audit-dir $W/audit2
+probe second_made_no_trail - test ! -e $W/audit2
+second second_same_trail $SABPF enforce --policies $W/policies --containers $W/containers.yaml --audit-dir $W/audit --pin-root /sys/fs/bpf/sabpf-second
+second unload_while_running $SABPF enforce --unload
+probe web_read_secret_beside_second web cat /srv/secret/key
+
 touch /tmp/stop-loop
 wait $LOOP
 echo "loop rc=0 out=$(cat /tmp/loop-result)" >>"$RESULTS"
