@@ -161,11 +161,16 @@ function pinnedBuildName(progDir: string, buildPin: string | undefined): string 
   return pin?.slice(BUILD_PIN_PREFIX.length);
 }
 
+/** Tells whether a folder under <pinRoot>/links contains a container's links, which are named by its cgroup id. */
+function isContainerLinks(name: string): boolean {
+  return /^\d+$/u.test(name);
+}
+
 /** Counts the links pinned under pinRoot that a fresh load of variant would take over. */
 export function countPinnedLinks(pinRoot: string, variant: ObjectVariant): number {
   const linksDir = join(pinRoot, 'links');
   if (!existsSync(linksDir)) return 0;
-  const ours = readdirSync(linksDir).filter((name) => name === variant || (variant === 'cgroup' && /^\d+$/u.test(name)));
+  const ours = readdirSync(linksDir).filter((name) => name === variant || (variant === 'cgroup' && isContainerLinks(name)));
   return ours.reduce((sum, name) => sum + readdirSync(join(linksDir, name)).length, 0);
 }
 
@@ -368,7 +373,7 @@ export class KernelPrograms {
     const dir = join(this.pinRoot, 'links');
     if (!existsSync(dir)) return [];
     return readdirSync(dir)
-      .filter((name) => /^\d+$/.test(name))
+      .filter(isContainerLinks)
       .map((name) => BigInt(name));
   }
 
@@ -710,10 +715,10 @@ export function checkNoOtherVariant(pinRoot: string, variant: ObjectVariant): vo
   if (!existsSync(linksDir)) return;
   const attached = readdirSync(linksDir).filter((name) => readdirSync(join(linksDir, name)).length > 0);
   // Cgroup mode pins per container (cgroup ids) and its node-wide links under its own name.
-  const others = attached.filter((name) => name !== variant && (variant !== 'cgroup' || !/^\d+$/u.test(name)));
+  const others = attached.filter((name) => name !== variant && (variant !== 'cgroup' || !isContainerLinks(name)));
   if (others.length === 0) return;
   const leftovers = others
-    .map((name) => (/^\d+$/u.test(name) ? `the links of cgroup ${name}` : `the node-wide links of the ${name} object`))
+    .map((name) => (isContainerLinks(name) ? `the links of cgroup ${name}` : `the node-wide links of the ${name} object`))
     .join(', ');
   throw new Error(
     `failed to load the ${variant} programs: ${leftovers} from an earlier run are still attached under ${pinRoot}; run sabpf enforce --unload first, then start again`,
