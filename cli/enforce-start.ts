@@ -5,6 +5,7 @@
 // that another enforcer may own.
 
 import { mkdirSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { AuditWriter } from '../enforcer/audit/index.js';
@@ -18,6 +19,8 @@ export interface StartOptions {
   node: string;
   registry: Registry;
   logger: Logger;
+  /** Milliseconds to wait for another enforcer to let go of a folder; default 0. */
+  lockWaitMs?: number;
 }
 
 export interface Started {
@@ -31,9 +34,19 @@ export interface Started {
 export const START_FAILED = 1;
 export const LOAD_FAILED = 3;
 
+/** Fixes for the errors that creating or opening the pin root can meet, by errno code. */
+const PIN_ROOT_HINTS: Partial<Record<string, string>> = {
+  EACCES: 'run the enforcer as root',
+  EPERM: 'run the enforcer as root',
+  EEXIST: 'the path is a file; pass a folder on bpffs as --pin-root',
+  ENOTDIR: 'a part of the path is a file; pass a folder on bpffs as --pin-root',
+  EROFS: 'mount bpffs read-write at /sys/fs/bpf',
+};
+
 /** Runs the start, or prints why it failed and returns the exit status. */
 export async function startEnforcement(options: StartOptions): Promise<Started | number> {
   const { trail, load, logger } = options;
+  const waitMs = options.lockWaitMs ?? 0;
   const locks: FolderLock[] = [];
   const fail = (status: number): number => {
     for (const lock of locks) lock.release();
@@ -46,30 +59,31 @@ export async function startEnforcement(options: StartOptions): Promise<Started |
     mkdirSync(load.pinRoot, { recursive: true });
   } catch (err) {
     logger.error({ pinRoot: load.pinRoot, err }, 'failed to create the pin root');
+    const hint = PIN_ROOT_HINTS[(err as NodeJS.ErrnoException).code ?? ''];
     process.stderr.write(
-      `sabpf enforce: cannot create the pin root ${load.pinRoot}: ${(err as Error).message}; mount bpffs at /sys/fs/bpf or pass another --pin-root\n`,
+      `sabpf enforce: cannot create the pin root ${load.pinRoot}: ${(err as Error).message}${hint ? `; ${hint}` : ''}\n`,
     );
     return fail(LOAD_FAILED);
   }
-  const pinLock = takeLock(
+  const pinLock = await takeLock(
     load.pinRoot,
     (holder) =>
       `another sabpf enforcer (${holder}) runs with the pin root ${load.pinRoot}, and two would fight over its links; stop it first`,
-    logger,
+    { logger, waitMs, errorStatus: LOAD_FAILED },
   );
-  if (pinLock === undefined) return fail(START_FAILED);
+  if (typeof pinLock === 'number') return fail(pinLock);
   locks.push(pinLock);
 
   // Two writers of one folder would interleave their hash chains, and verify
   // would report the trail as broken.
   if (!(await checkTrailFolder(trail, logger))) return fail(START_FAILED);
-  const trailLock = takeLock(
+  const trailLock = await takeLock(
     trail.directory,
     (holder) =>
       `another sabpf enforcer (${holder}) writes the audit trail in ${trail.directory}, and two chains would interleave; stop it first, or pass another --audit-dir`,
-    logger,
+    { logger, waitMs, errorStatus: START_FAILED },
   );
-  if (trailLock === undefined) return fail(START_FAILED);
+  if (typeof trailLock === 'number') return fail(trailLock);
   locks.push(trailLock);
 
   let kernel;
@@ -90,23 +104,44 @@ export async function startEnforcement(options: StartOptions): Promise<Started |
   return { kernel, audit, locks };
 }
 
-/**
- * Takes the lock on folder for this process, or prints the message for its
- * holder and returns undefined. The folder exists: the caller created it.
- */
-export function takeLock(folder: string, message: (holder: string) => string, logger: Logger): FolderLock | undefined {
-  let result;
-  try {
-    result = lockFolder(folder);
-  } catch (err) {
-    logger.error({ folder, err }, 'failed to lock the folder');
-    process.stderr.write(`sabpf enforce: cannot lock ${folder}: ${(err as Error).message}\n`);
-    return undefined;
-  }
-  if (result.locked) return result.lock;
+export interface LockSettings {
+  logger: Logger;
+  /** Milliseconds to retry while another process holds the lock. */
+  waitMs?: number;
+  /** Exit status when the folder cannot be opened or locked at all. */
+  errorStatus: number;
+}
 
-  const holder = result.holder === undefined ? 'whose pid this pid namespace does not see' : `pid ${result.holder}`;
-  logger.error({ folder, holder: result.holder }, 'folder locked by another enforcer');
-  process.stderr.write(`sabpf enforce: ${message(holder)}\n`);
-  return undefined;
+/**
+ * Takes the lock on folder for this process. When the lock is still taken
+ * after the wait, prints the message for its holder and returns
+ * START_FAILED. On any other failure, prints it and returns errorStatus.
+ * The folder exists: the caller created it.
+ */
+export async function takeLock(folder: string, message: (holder: string) => string, settings: LockSettings): Promise<FolderLock | number> {
+  const { logger } = settings;
+  const deadline = Date.now() + (settings.waitMs ?? 0);
+  let logged = false;
+  for (;;) {
+    let result;
+    try {
+      result = lockFolder(folder);
+    } catch (err) {
+      logger.error({ folder, err }, 'failed to lock the folder');
+      process.stderr.write(`sabpf enforce: ${(err as Error).message}; check that the enforcer runs as root and may read the folder\n`);
+      return settings.errorStatus;
+    }
+    if (result.locked) return result.lock;
+
+    if (Date.now() >= deadline) {
+      const holder = result.holder === undefined ? 'whose pid /proc/locks does not show' : `pid ${result.holder}`;
+      logger.error({ folder, holder: result.holder }, 'folder locked by another enforcer');
+      process.stderr.write(`sabpf enforce: ${message(holder)}\n`);
+      return START_FAILED;
+    }
+    // A pod replaced by force can start before the old process has exited.
+    if (!logged) logger.warn({ folder, holder: result.holder, waitMs: settings.waitMs }, 'waiting for another enforcer to exit');
+    logged = true;
+    await sleep(Math.min(1000, Math.max(0, deadline - Date.now())));
+  }
 }

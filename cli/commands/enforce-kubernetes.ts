@@ -38,9 +38,18 @@ ${auditTrailHelp(27)}
   -h, --help                     show this help
 
 Exit status: 0 on a clean stop, 1 when the metrics port or the audit folder
-cannot be used or another enforcer holds the pin root or the audit folder, 2
-on a usage error, 3 when a kernel feature is missing or the programs do not
-load (the message names why).`;
+cannot be used, or another enforcer still holds the pin root or the audit
+folder after a wait of 60 s, 2 on a usage error, 3 when a kernel feature is
+missing, the pin root cannot be used or the programs do not load (the message
+names why).`;
+
+/**
+ * How long a start waits for an enforcer that still holds the node's folders.
+ * A rolling update starts the new pod after the old one has ended, but a pod
+ * deleted with --force is replaced at once. Waiting here is shorter than the
+ * kubelet's restart back-off, which grows to 5 minutes.
+ */
+const LOCK_WAIT_MS = 60_000;
 
 export async function enforceKubernetesCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -114,6 +123,7 @@ export async function enforceKubernetesCommand(argv: string[]): Promise<number> 
     node: nodeName,
     registry,
     logger,
+    lockWaitMs: LOCK_WAIT_MS,
   });
   if (typeof started === 'number') {
     metricsServer?.close();

@@ -49,7 +49,8 @@ ${auditTrailHelp(23)}
 Exit status: 0 on a clean stop, 1 on invalid policies or containers, an
 audit folder it cannot write, another enforcer on the same pin root or audit
 folder, or a failed --unload, 2 on a usage error, 3 when a kernel feature is
-missing or the programs do not load (the message names why).`;
+missing, the pin root cannot be used or the programs do not load (the message
+names why).`;
 
 export async function enforceCommand(argv: string[]): Promise<number> {
   if (argv.includes('--kubernetes')) {
@@ -81,12 +82,13 @@ export async function enforceCommand(argv: string[]): Promise<number> {
     // Unloading under a running enforcer would leave it reporting enforcement that has ended.
     let lock: FolderLock | undefined;
     if (existsSync(pinRoot)) {
-      lock = takeLock(
+      const taken = await takeLock(
         pinRoot,
         (holder) => `cannot unload: a sabpf enforcer (${holder}) runs with the pin root ${pinRoot}; stop it first`,
-        logger,
+        { logger, errorStatus: START_FAILED },
       );
-      if (lock === undefined) return START_FAILED;
+      if (typeof taken === 'number') return taken;
+      lock = taken;
     }
     try {
       await unloadAll(pinRoot);

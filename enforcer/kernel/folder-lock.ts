@@ -12,7 +12,7 @@ export interface FolderLock {
 
 export type LockResult =
   | { locked: true; lock: FolderLock }
-  /** holder: pid of the process with the lock, when /proc/locks of this pid namespace shows it. */
+  /** holder: pid of the process with the lock, when /proc/locks shows it. */
   | { locked: false; holder: number | undefined };
 
 /** Takes the lock on folder, which must exist, without waiting. Throws when the folder cannot be opened. */
@@ -36,30 +36,35 @@ export function lockFolder(path: string, addon: Pick<NativeAddon, 'lockFolder' |
 /**
  * Finds the pid that holds a flock on path in /proc/locks, whose lines read
  * "1: FLOCK  ADVISORY  WRITE 1234 00:2a:5678 0 EOF" (device in hex, inode
- * in decimal). The kernel shows pid 0 for a holder outside this pid
+ * in decimal). The kernel leaves out the line of a holder outside this pid
  * namespace, as when two pods mount one hostPath.
  */
 export function lockHolder(path: string, locks = readProcLocks()): number | undefined {
   let device: string;
-  let inode: bigint;
+  let inode: string;
   try {
     const info = statSync(path, { bigint: true });
     device = `${hex(major(info.dev))}:${hex(minor(info.dev))}`;
-    inode = info.ino;
+    inode = String(info.ino);
   } catch {
     return undefined;
   }
+
+  // Holders of a flock on this inode, by device. Waiters are listed with a
+  // "->" field after the number, so fields[1] skips them.
+  const holders: { device: string; pid: number }[] = [];
   for (const line of locks.split('\n')) {
     const fields = line.trim().split(/\s+/u);
-    // Waiters are listed with a "->" field after the number; the holder has none.
     if (fields[1] !== 'FLOCK') continue;
-    const [, , , , pid, id] = fields;
-    const parts = id?.split(':');
-    if (parts?.length !== 3 || `${parts[0]}:${parts[1]}` !== device || parts[2] !== String(inode)) continue;
-    const holder = Number(pid);
-    return Number.isInteger(holder) && holder > 0 ? holder : undefined;
+    const parts = fields[5]?.split(':');
+    if (parts?.length !== 3 || parts[2] !== inode) continue;
+    holders.push({ device: `${parts[0]}:${parts[1]}`, pid: Number(fields[4]) });
   }
-  return undefined;
+
+  // btrfs reports a subvolume's own device to stat, and /proc/locks the file
+  // system's, so a single holder of the inode on another device counts too.
+  const match = holders.find((h) => h.device === device) ?? (holders.length === 1 ? holders[0] : undefined);
+  return match !== undefined && Number.isInteger(match.pid) && match.pid > 0 ? match.pid : undefined;
 }
 
 function readProcLocks(): string {

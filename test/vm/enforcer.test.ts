@@ -194,6 +194,7 @@ for (const kernel of kernels)
             /^sabpf enforce: another sabpf enforcer \(pid \d+\) runs with the pin root \/sys\/fs\/bpf\/sabpf, /u,
           ));
         it('is refused before it creates its audit folder', () => allowed('second_made_no_trail'));
+        it('pins nothing under its own pin root', () => allowed('second_pinned_nothing'));
         it('is refused on the same audit folder', () =>
           refused('second_same_trail', /^sabpf enforce: another sabpf enforcer \(pid \d+\) writes the audit trail in \S+\/audit, /u));
         it('cannot unload under it', () =>

@@ -111,14 +111,18 @@ describe('start of sabpf enforce', () => {
       held.push(result.lock);
     }
 
-    const start = (logger: Logger): Promise<unknown> =>
+    // The object folder is empty, so a start that gets as far as the load
+    // fails there, before any bpf(2) call.
+    const start = (logger: Logger, lockWaitMs = 0): Promise<unknown> =>
       startEnforcement({
         trail: auditTrailSettings({ 'audit-dir': join(dir, 'trail') }),
-        load: { pinRoot: join(dir, 'pins') },
+        load: { pinRoot: join(dir, 'pins'), objectDir: join(dir, 'objects') },
         node: 'node-1',
         registry: new Registry(),
         logger,
+        lockWaitMs,
       });
+    beforeEach(() => mkdirSync(join(dir, 'objects')));
 
     it('refuses a pin root that another enforcer holds, before touching the trail', async () => {
       hold(join(dir, 'pins'));
@@ -129,7 +133,7 @@ describe('start of sabpf enforce', () => {
         `sabpf enforce: another sabpf enforcer (pid ${process.pid}) runs with the pin root ${join(dir, 'pins')}, and two would fight over its links; stop it first\n`,
       );
       assert.match(logged, /"msg":"folder locked by another enforcer"/u);
-      assert.deepEqual(readdirSync(dir), ['pins']);
+      assert.deepEqual(readdirSync(dir).sort(), ['objects', 'pins']);
     });
 
     it('refuses an audit folder that another enforcer writes, and lets go of the pin root', async () => {
@@ -143,6 +147,33 @@ describe('start of sabpf enforce', () => {
       const again = lockFolder(join(dir, 'pins'));
       assert.ok(again.locked, 'the failed start still holds the pin root');
       again.lock.release();
+    });
+
+    it('lets go of both folders after a failed load', async () => {
+      const { result, printed } = await captured((logger) => start(logger));
+      assert.equal(result, 3);
+      assert.match(printed, /^sabpf enforce: cannot enforce: /u);
+      assert.deepEqual(readdirSync(join(dir, 'trail')), []);
+      for (const folder of ['pins', 'trail']) {
+        const again = lockFolder(join(dir, folder));
+        assert.ok(again.locked, `the failed start still holds ${folder}`);
+        again.lock.release();
+      }
+    });
+
+    it('waits for a holder that lets go', async () => {
+      hold(join(dir, 'pins'));
+      setTimeout(() => held.splice(0).forEach((lock) => lock.release()), 300);
+      const { result, logged } = await captured((logger) => start(logger, 5000));
+      assert.equal(result, 3, 'the start did not get past the lock to the load');
+      assert.match(logged, /"msg":"waiting for another enforcer to exit"/u);
+    });
+
+    it('gives up on a holder after the wait', async () => {
+      hold(join(dir, 'pins'));
+      const { result, printed } = await captured((logger) => start(logger, 300));
+      assert.equal(result, 1);
+      assert.match(printed, /runs with the pin root/u);
     });
   });
 

@@ -51,8 +51,15 @@ describe('folder locks', () => {
       assert.equal(lockHolder(dir, locks), 4321);
     });
 
-    it('gives no pid for a holder in another pid namespace', () => {
-      assert.equal(lockHolder(dir, `1: FLOCK  ADVISORY  WRITE 0 ${lockId()} 0 EOF\n`), undefined);
+    it('takes a single holder of the inode on another device', () => {
+      const inode = lockId().split(':')[2];
+      assert.equal(lockHolder(dir, `1: FLOCK  ADVISORY  WRITE 66 00:99:${inode} 0 EOF\n`), 66);
+    });
+
+    it('gives no pid for two holders on other devices', () => {
+      const inode = lockId().split(':')[2];
+      const locks = [`1: FLOCK  ADVISORY  WRITE 66 00:98:${inode} 0 EOF`, `2: FLOCK  ADVISORY  WRITE 67 00:99:${inode} 0 EOF`].join('\n');
+      assert.equal(lockHolder(dir, locks), undefined);
     });
 
     it('gives no pid for a folder without a lock', () => {

@@ -195,17 +195,20 @@ reload $OUT/enforcer2.log
 probe web_read_data_after_second_reload web cat /srv/data/a
 
 # Second enforcers beside the running one: each is rejected before it loads
-# programs or writes a record, and the running one keeps enforcing.
+# programs or writes a record, and the running one keeps enforcing. With a
+# broken lock one would run on, so timeout ends it and the case fails.
 second() {
   name=$1
   shift
-  "$@" >$OUT/$name.log 2>&1
+  timeout 240 "$@" >$OUT/$name.log 2>&1
   echo "$name rc=$? out=$(grep '^sabpf enforce:' $OUT/$name.log | tr '\n' ' ')" >>"$RESULTS"
 }
 echo "running_enforcer rc=0 out=$ENFORCER" >>"$RESULTS"
 second second_same_pins $SABPF enforce --policies $W/policies --containers $W/containers.yaml --audit-dir $W/audit2
 probe second_made_no_trail - test ! -e $W/audit2
 second second_same_trail $SABPF enforce --policies $W/policies --containers $W/containers.yaml --audit-dir $W/audit --pin-root /sys/fs/bpf/sabpf-second
+probe second_pinned_nothing - sh -c 'ls -A /sys/fs/bpf/sabpf-second && test -z "$(ls -A /sys/fs/bpf/sabpf-second)"'
+rmdir /sys/fs/bpf/sabpf-second
 second unload_while_running $SABPF enforce --unload
 probe web_read_secret_beside_second web cat /srv/secret/key
 
