@@ -53,7 +53,7 @@ export function auditTrailSettings(
 export type TrailSettings = ReturnType<typeof auditTrailSettings>;
 
 /** Fixes for the file-system errors that opening a trail can meet, by errno code. */
-const TRAIL_HINTS: Partial<Record<string, string>> = {
+export const TRAIL_HINTS: Partial<Record<string, string>> = {
   EACCES: 'check that the enforcer may write the folder',
   EPERM: 'check that the enforcer may write the folder',
   EROFS: 'mount a writable volume there or pass another --audit-dir',

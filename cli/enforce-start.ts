@@ -4,13 +4,14 @@
 // opens only after the load, so a rejected load writes nothing to a trail
 // that another enforcer may own.
 
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
+import { constants } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { AuditWriter } from '../enforcer/audit/index.js';
 import { lockFolder, loadPrograms, type FolderLock, type KernelPrograms, type LoadOptions } from '../enforcer/kernel/index.js';
-import { checkTrailFolder, openAuditTrail, type TrailSettings } from './audit-options.js';
+import { checkTrailFolder, openAuditTrail, TRAIL_HINTS, type TrailSettings } from './audit-options.js';
 
 export interface StartOptions {
   trail: TrailSettings;
@@ -32,14 +33,15 @@ export interface Started {
 
 /** Exit statuses of a failed start, as both help texts list them. */
 export const START_FAILED = 1;
+export const USAGE = 2;
 export const LOAD_FAILED = 3;
 
 /** Fixes for the errors that creating or opening the pin root can meet, by errno code. */
-const PIN_ROOT_HINTS: Partial<Record<string, string>> = {
+export const PIN_ROOT_HINTS: Partial<Record<string, string>> = {
   EACCES: 'run the enforcer as root',
   EPERM: 'run the enforcer as root',
   EEXIST: 'the path is a file; pass a folder on bpffs as --pin-root',
-  ENOTDIR: 'a part of the path is a file; pass a folder on bpffs as --pin-root',
+  ENOTDIR: 'the path or a part of it is a file; pass a folder on bpffs as --pin-root',
   EROFS: 'mount bpffs read-write at /sys/fs/bpf',
 };
 
@@ -59,7 +61,7 @@ export async function startEnforcement(options: StartOptions): Promise<Started |
     mkdirSync(load.pinRoot, { recursive: true });
   } catch (err) {
     logger.error({ pinRoot: load.pinRoot, err }, 'failed to create the pin root');
-    const hint = PIN_ROOT_HINTS[(err as NodeJS.ErrnoException).code ?? ''];
+    const hint = PIN_ROOT_HINTS[errnoCode(err)];
     process.stderr.write(
       `sabpf enforce: cannot create the pin root ${load.pinRoot}: ${(err as Error).message}${hint ? `; ${hint}` : ''}\n`,
     );
@@ -69,7 +71,7 @@ export async function startEnforcement(options: StartOptions): Promise<Started |
     load.pinRoot,
     (holder) =>
       `another sabpf enforcer (${holder}) runs with the pin root ${load.pinRoot}, and two would fight over its links; stop it first`,
-    { logger, waitMs, errorStatus: LOAD_FAILED },
+    { logger, waitMs, errorStatus: LOAD_FAILED, hints: PIN_ROOT_HINTS },
   );
   if (typeof pinLock === 'number') return fail(pinLock);
   locks.push(pinLock);
@@ -77,11 +79,19 @@ export async function startEnforcement(options: StartOptions): Promise<Started |
   // Two writers of one folder would interleave their hash chains, and verify
   // would report the trail as broken.
   if (!(await checkTrailFolder(trail, logger))) return fail(START_FAILED);
+  if (sameFolder(load.pinRoot, trail.directory)) {
+    // Else the second lock would fail on the first and blame another enforcer.
+    logger.error({ pinRoot: load.pinRoot, directory: trail.directory }, 'the pin root and the audit folder are one folder');
+    process.stderr.write(
+      `sabpf enforce: --audit-dir ${trail.directory} is the pin root ${load.pinRoot}; give the audit trail a folder of its own\n`,
+    );
+    return fail(USAGE);
+  }
   const trailLock = await takeLock(
     trail.directory,
     (holder) =>
       `another sabpf enforcer (${holder}) writes the audit trail in ${trail.directory}, and two chains would interleave; stop it first, or pass another --audit-dir`,
-    { logger, waitMs, errorStatus: START_FAILED },
+    { logger, waitMs, errorStatus: START_FAILED, hints: TRAIL_HINTS },
   );
   if (typeof trailLock === 'number') return fail(trailLock);
   locks.push(trailLock);
@@ -110,6 +120,8 @@ export interface LockSettings {
   waitMs?: number;
   /** Exit status when the folder cannot be opened or locked at all. */
   errorStatus: number;
+  /** Fixes for such failures, by errno code. */
+  hints: Partial<Record<string, string>>;
 }
 
 /**
@@ -128,7 +140,8 @@ export async function takeLock(folder: string, message: (holder: string) => stri
       result = lockFolder(folder);
     } catch (err) {
       logger.error({ folder, err }, 'failed to lock the folder');
-      process.stderr.write(`sabpf enforce: ${(err as Error).message}; check that the enforcer runs as root and may read the folder\n`);
+      const hint = settings.hints[errnoCode(err)];
+      process.stderr.write(`sabpf enforce: ${(err as Error).message}${hint ? `; ${hint}` : ''}\n`);
       return settings.errorStatus;
     }
     if (result.locked) return result.lock;
@@ -144,4 +157,19 @@ export async function takeLock(folder: string, message: (holder: string) => stri
     logged = true;
     await sleep(Math.min(1000, Math.max(0, deadline - Date.now())));
   }
+}
+
+/** Tells whether two paths name one folder; false when either cannot be read. */
+function sameFolder(a: string, b: string): boolean {
+  const first = statSync(a, { bigint: true, throwIfNoEntry: false });
+  const second = statSync(b, { bigint: true, throwIfNoEntry: false });
+  return first !== undefined && second !== undefined && first.dev === second.dev && first.ino === second.ino;
+}
+
+/** Returns the errno code (ENOENT) of a Node error, or of the addon's, which carries only the number. */
+function errnoCode(err: unknown): string {
+  const { code, errno } = err as { code?: unknown; errno?: unknown };
+  if (typeof code === 'string') return code;
+  const found = Object.entries(constants.errno).find(([, value]) => value === Math.abs(Number(errno)));
+  return found?.[0] ?? '';
 }

@@ -15,7 +15,7 @@ import { Enforcer } from '../../enforcer/core/enforcer.js';
 import { preflight } from '../../enforcer/core/preflight.js';
 import { MODE_OPTIONS, unloadAll, type FolderLock } from '../../enforcer/kernel/index.js';
 import { auditTrailHelp, auditTrailOptions, auditTrailSettings } from '../audit-options.js';
-import { START_FAILED, startEnforcement, takeLock } from '../enforce-start.js';
+import { PIN_ROOT_HINTS, START_FAILED, startEnforcement, takeLock } from '../enforce-start.js';
 import { loadFiles, printDiagnostics } from '../io.js';
 import { UsageError } from '../usage.js';
 
@@ -85,7 +85,7 @@ export async function enforceCommand(argv: string[]): Promise<number> {
       const taken = await takeLock(
         pinRoot,
         (holder) => `cannot unload: a sabpf enforcer (${holder}) runs with the pin root ${pinRoot}; stop it first`,
-        { logger, errorStatus: START_FAILED },
+        { logger, errorStatus: START_FAILED, hints: PIN_ROOT_HINTS },
       );
       if (typeof taken === 'number') return taken;
       lock = taken;

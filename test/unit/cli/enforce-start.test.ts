@@ -149,6 +149,30 @@ describe('start of sabpf enforce', () => {
       again.lock.release();
     });
 
+    it('rejects one folder as pin root and trail', async () => {
+      const { result, printed } = await captured((logger) =>
+        startEnforcement({
+          trail: auditTrailSettings({ 'audit-dir': join(dir, 'both') }),
+          load: { pinRoot: join(dir, 'both', '.') },
+          node: 'node-1',
+          registry: new Registry(),
+          logger,
+        }),
+      );
+      assert.equal(result, 2);
+      assert.match(printed, /^sabpf enforce: --audit-dir .*\/both is the pin root .*; give the audit trail a folder of its own\n$/u);
+    });
+
+    it('names the fix for a pin root that is a file', async () => {
+      writeFileSync(join(dir, 'pins'), '');
+      const { result, printed } = await captured((logger) => start(logger));
+      assert.equal(result, 3);
+      assert.match(
+        printed,
+        /^sabpf enforce: cannot create the pin root .*\/pins: EEXIST.*; the path is a file; pass a folder on bpffs as --pin-root\n$/u,
+      );
+    });
+
     it('lets go of both folders after a failed load', async () => {
       const { result, printed } = await captured((logger) => start(logger));
       assert.equal(result, 3);
