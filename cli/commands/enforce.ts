@@ -82,13 +82,13 @@ export async function enforceCommand(argv: string[]): Promise<number> {
     // Unloading under a running enforcer would leave it reporting enforcement that has ended.
     let lock: FolderLock | undefined;
     if (existsSync(pinRoot)) {
-      const taken = await takeLock(
+      const pinLock = await takeLock(
         pinRoot,
         (holder) => `cannot unload: a sabpf enforcer (${holder}) runs with the pin root ${pinRoot}; stop it first`,
         { logger, errorStatus: START_FAILED, hints: PIN_ROOT_HINTS },
       );
-      if (typeof taken === 'number') return taken;
-      lock = taken;
+      if (typeof pinLock === 'number') return pinLock;
+      lock = pinLock;
     }
     try {
       await unloadAll(pinRoot);

@@ -181,24 +181,24 @@ for (const kernel of kernels)
         assert.equal(ok, 0);
       });
       describe('a second enforcer beside it', () => {
-        const refused = (name: string, message: RegExp): void => {
+        const rejected = (name: string, message: RegExp): void => {
           const p = probe(name);
           assert.equal(p.rc, 1, `${name} exited ${p.rc}: ${p.out}`);
           const holder = probe('running_enforcer').out.trim();
           assert.match(p.out, message);
           assert.ok(p.out.includes(`(pid ${holder})`), `${name} does not name the running enforcer, pid ${holder}: ${p.out}`);
         };
-        it('is refused on the same pin root', () =>
-          refused(
+        it('is rejected on the same pin root', () =>
+          rejected(
             'second_same_pins',
             /^sabpf enforce: another sabpf enforcer \(pid \d+\) runs with the pin root \/sys\/fs\/bpf\/sabpf, /u,
           ));
-        it('is refused before it creates its audit folder', () => allowed('second_made_no_trail'));
+        it('is rejected before creating a trail', () => allowed('second_made_no_trail'));
         it('pins nothing under its own pin root', () => allowed('second_pinned_nothing'));
-        it('is refused on the same audit folder', () =>
-          refused('second_same_trail', /^sabpf enforce: another sabpf enforcer \(pid \d+\) writes the audit trail in \S+\/audit, /u));
+        it('is rejected on the same audit folder', () =>
+          rejected('second_same_trail', /^sabpf enforce: another sabpf enforcer \(pid \d+\) writes the audit trail in \S+\/audit, /u));
         it('cannot unload under it', () =>
-          refused('unload_while_running', /^sabpf enforce: cannot unload: a sabpf enforcer \(pid \d+\) runs with the pin root /u));
+          rejected('unload_while_running', /^sabpf enforce: cannot unload: a sabpf enforcer \(pid \d+\) runs with the pin root /u));
         it('leaves it enforcing', () => denied('web_read_secret_beside_second'));
       });
       it('stops cleanly on SIGTERM', () => assert.equal(probe('enforcer_exit').rc, 0));

@@ -100,15 +100,15 @@ describe('start of sabpf enforce', () => {
     });
 
   describe('locks', () => {
-    const held: FolderLock[] = [];
-    afterEach(() => held.splice(0).forEach((lock) => lock.release()));
+    const heldLocks: FolderLock[] = [];
+    afterEach(() => heldLocks.splice(0).forEach((lock) => lock.release()));
 
     /** Locks folder as a running enforcer would. */
     function hold(folder: string): void {
       mkdirSync(folder, { recursive: true });
       const result = lockFolder(folder);
       assert.ok(result.locked, `failed to lock ${folder} for the test`);
-      held.push(result.lock);
+      heldLocks.push(result.lock);
     }
 
     // The object folder is empty, so a start that gets as far as the load
@@ -124,7 +124,7 @@ describe('start of sabpf enforce', () => {
       });
     beforeEach(() => mkdirSync(join(dir, 'objects')));
 
-    it('refuses a pin root that another enforcer holds, before touching the trail', async () => {
+    it('rejects a locked pin root first', async () => {
       hold(join(dir, 'pins'));
       const { result, printed, logged } = await captured(start);
       assert.equal(result, 1);
@@ -136,7 +136,7 @@ describe('start of sabpf enforce', () => {
       assert.deepEqual(readdirSync(dir).sort(), ['objects', 'pins']);
     });
 
-    it('refuses an audit folder that another enforcer writes, and lets go of the pin root', async () => {
+    it('rejects a locked audit folder', async () => {
       hold(join(dir, 'trail'));
       const { result, printed } = await captured(start);
       assert.equal(result, 1);
@@ -187,7 +187,7 @@ describe('start of sabpf enforce', () => {
 
     it('waits for a holder that lets go', async () => {
       hold(join(dir, 'pins'));
-      setTimeout(() => held.splice(0).forEach((lock) => lock.release()), 300);
+      setTimeout(() => heldLocks.splice(0).forEach((lock) => lock.release()), 300);
       const { result, logged } = await captured((logger) => start(logger, 5000));
       assert.equal(result, 3, 'the start did not get past the lock to the load');
       assert.match(logged, /"msg":"waiting for another enforcer to exit"/u);
