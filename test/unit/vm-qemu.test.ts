@@ -1,6 +1,6 @@
 // The QEMU command line of the test VM: the instruction-counting mode that
-// the kernel benchmark uses, the vCPU count it needs, and extra kernel
-// parameters.
+// the kernel benchmark uses, the vCPU count it needs, the single TCG thread,
+// and the kernel parameters.
 import assert from 'node:assert/strict';
 
 import { qemuArgs, type QemuConfig } from '../vm/qemu.js';
@@ -28,6 +28,20 @@ describe('qemuArgs', () => {
     const args = qemuArgs(config({ icount: true, cpus: 1 }));
     assert.equal(args[args.indexOf('-icount') + 1], 'shift=0,sleep=off,align=off');
     assert.equal(args[args.indexOf('-smp') + 1], '1');
+  });
+
+  it('runs every vCPU in one host thread when asked', () => {
+    const args = qemuArgs(config({ singleThread: true }));
+    assert.equal(args[args.indexOf('-accel') + 1], 'tcg,thread=single');
+    assert.equal(args[args.indexOf('-smp') + 1], '2');
+  });
+
+  it('turns a soft lockup into a panic that ends the run', () => {
+    const args = qemuArgs(config({}));
+    const append = (args[args.indexOf('-append') + 1] ?? '').split(' ');
+    assert.ok(append.includes('softlockup_panic=1'), append.join(' '));
+    assert.ok(append.includes('panic=-1'), append.join(' '));
+    assert.ok(args.includes('-no-reboot'));
   });
 
   it('rejects icount with more than one vCPU, naming the fix', () => {

@@ -14,6 +14,8 @@ export interface QemuConfig {
   network?: VmNetwork;
   /** Opt-in instruction counting: guest time advances one nanosecond per guest instruction. */
   icount?: boolean;
+  /** Opt-in: run every vCPU in one host thread (-accel tcg,thread=single), see tcgAccel. */
+  singleThread?: boolean;
   /** Kernel parameters added after the fixed ones, such as preempt=full. */
   kernelParams?: string[];
 }
@@ -35,8 +37,10 @@ export const GUEST_API_SERVER_PORT = 6443;
 // the BPF programs, and so that "bpf" is enabled whatever the build defaults.
 // panic=-1 turns a guest panic into a reboot, and -no-reboot turns that into
 // a QEMU exit, so a crashed guest ends the run instead of waiting for the
-// timeout.
-const kernelParams = ['console=ttyS0', 'lsm=lockdown,capability,bpf', 'panic=-1', 'loglevel=4'];
+// timeout. softlockup_panic=1 makes a soft lockup such a panic: the run ends
+// within a minute of the lockup, and the panic prints the stuck CPU's stack,
+// which loglevel=4 would otherwise hide.
+const kernelParams = ['console=ttyS0', 'lsm=lockdown,capability,bpf', 'panic=-1', 'softlockup_panic=1', 'loglevel=4'];
 
 export function qemuArgs(config: QemuConfig): string[] {
   if (config.icount === true && config.cpus !== 1) {
@@ -59,7 +63,7 @@ export function qemuArgs(config: QemuConfig): string[] {
     '-machine',
     'q35',
     '-accel',
-    'tcg',
+    tcgAccel(config.singleThread === true),
     ...icountArgs(config.icount === true),
     '-cpu',
     'max',
@@ -102,6 +106,18 @@ function networkArgs(network: VmNetwork | undefined): string[] {
   }
   const forward = `tcp:${GUEST_API_SERVER_ADDRESS}:${GUEST_API_SERVER_PORT}-cmd:/bin/busybox nc 127.0.0.1 ${port}`;
   return ['-netdev', `user,id=n0,restrict=on,guestfwd=${forward}`, '-device', 'virtio-net-pci,netdev=n0'];
+}
+
+// By default QEMU gives each vCPU a host thread of its own (MTTCG). Under it,
+// a guest CPU was seen to run code that another CPU had already patched. A
+// task stuck for minutes at bpf_lsm_file_open+0x0, where the memory held the
+// finished call to the BPF trampoline. It kept trapping on the int3 that the
+// kernel puts in place while it rewrites a call site. Runs that
+// attach node-wide LSM programs while a task loops through that hook take
+// the single host thread, in which one CPU's write reaches the code every
+// other CPU runs next. See test/vm/README.md for the runs.
+function tcgAccel(singleThread: boolean): string {
+  return singleThread ? 'tcg,thread=single' : 'tcg';
 }
 
 // With -icount shift=0 the guest's clocks advance by exactly one nanosecond

@@ -1,6 +1,6 @@
 // Run a command in the test VM from a terminal:
 //   node dist/test/vm/run-cli.js [--timeout SEC] [--memory MB] [--cpus N] [--kernel 6.1|5.10|6.12]
-//                                [--share DIR] [--run-dir DIR] [--icount] [--quiet] -- 'command'
+//                                [--share DIR] [--run-dir DIR] [--icount] [--single-thread] [--quiet] -- 'command'
 // Streams the console, prints where the outputs are, and exits with the
 // guest command's exit status.
 import { parseArgs } from 'node:util';
@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { KERNEL_LINES, runInVm, VmTimeoutError, type KernelLine } from './run.js';
 
 const usage =
-  "usage: node dist/test/vm/run-cli.js [--timeout SEC] [--memory MB] [--cpus N] [--kernel 6.1|5.10|6.12] [--share DIR] [--run-dir DIR] [--icount] [--quiet] -- 'command'";
+  "usage: node dist/test/vm/run-cli.js [--timeout SEC] [--memory MB] [--cpus N] [--kernel 6.1|5.10|6.12] [--share DIR] [--run-dir DIR] [--icount] [--single-thread] [--quiet] -- 'command'";
 
 function kernelLine(value: string | undefined): KernelLine | undefined {
   if (value === undefined) {
@@ -42,6 +42,7 @@ async function main(): Promise<number> {
       share: { type: 'string' },
       'run-dir': { type: 'string' },
       icount: { type: 'boolean', default: false },
+      'single-thread': { type: 'boolean', default: false },
       quiet: { type: 'boolean', default: false },
     },
     allowPositionals: true,
@@ -61,6 +62,7 @@ async function main(): Promise<number> {
     cpus: positiveInt('cpus', values.cpus),
     kernel: kernelLine(values.kernel),
     icount: values.icount,
+    singleThread: values['single-thread'],
     onConsole: values.quiet ? undefined : (chunk) => process.stdout.write(chunk),
   });
 

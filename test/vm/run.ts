@@ -46,6 +46,8 @@ export interface VmRunOptions {
   kernel?: KernelLine;
   /** Count instructions instead of time (QEMU -icount, see qemu.ts). Default: false. */
   icount?: boolean;
+  /** Run every vCPU in one host thread (see qemu.ts). Default: false, one thread per vCPU. */
+  singleThread?: boolean;
   /** Extra kernel command-line parameters, such as preempt=full. Default: none. */
   kernelParams?: string[];
   /** Aborting kills QEMU; runInVm then rejects. For callers that end a long-running guest early. */
@@ -102,6 +104,7 @@ export async function runInVm(options: VmRunOptions): Promise<VmRunResult> {
     cpus: options.cpus ?? (options.icount === true ? 1 : 2),
     ...(options.network ? { network: options.network } : {}),
     icount: options.icount === true,
+    singleThread: options.singleThread === true,
     ...(options.kernelParams ? { kernelParams: options.kernelParams } : {}),
   });
 
