@@ -122,12 +122,11 @@ export function defaultMode(kernelRelease: string = release()): AttachMode {
 
 /**
  * First kernel on which loading programs beside pinned links, and moving the
- * links to them, ran clean in most runs (6.1). On Debian's 5.10 it
+ * links to them, was run and found clean (6.1). On Debian's 5.10 it
  * soft-locked the kernel in 2 of 9 runs while a confined task was denied in a
- * tight loop. NOTE: 6.1 soft-locked once too, moving the legacy object's
- * node-wide links under --mode legacy (enforcer/bpf/README.md), so 6.1 is not
- * known to be safe for a node-wide takeover. 5.11 to 6.0 were never run, so
- * they are rejected as well.
+ * tight loop. The one lockup seen on 6.1 was traced to QEMU's multi-threaded
+ * emulation (enforcer/bpf/README.md); the 5.10 ones were not traced, so 5.10
+ * stays rejected. 5.11 to 6.0 were never run, so they are rejected as well.
  */
 const REPLACE_MIN_KERNEL = 6001;
 
@@ -153,7 +152,7 @@ export function checkReplaceKernel(pinned: PinnedState, kernelRelease: string = 
   if (pinned.build === 'this build') owner = 'this build';
   else if (pinned.build !== undefined) owner = `another sabpf build (${BUILD_PIN_PREFIX}${pinned.build})`;
   throw new Error(
-    `failed to load the sabpf programs beside the ${pinned.links} links that ${owner} pinned under ${pinned.pinRoot}: replacing running LSM programs soft-locked Linux 5.10 in tests, and kernel ${kernelRelease} is older than 6.1, the first where it ran clean in most runs. Nothing changed, so those links keep enforcing. To load this build, run sabpf enforce --unload (enforcement stops until the next start), then start again`,
+    `failed to load the sabpf programs beside the ${pinned.links} links that ${owner} pinned under ${pinned.pinRoot}: replacing running LSM programs soft-locked Linux 5.10 in tests, and kernel ${kernelRelease} is older than 6.1, the first where it ran clean in tests. Nothing changed, so those links keep enforcing. To load this build, run sabpf enforce --unload (enforcement stops until the next start), then start again`,
   );
 }
 

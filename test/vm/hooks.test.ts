@@ -48,6 +48,14 @@ interface GuestProbe {
   events: GuestEvent[];
 }
 
+/** What the flip phase prints: each loop's "opens N denied K" and its parse. */
+interface FlipPhase {
+  rounds: number;
+  hooks: number;
+  confined: { out: string; exit: number | null; counts?: { opens: number; denied: number } };
+  unconfined: { out: string; exit: number | null; counts?: { opens: number; denied: number } };
+}
+
 interface GuestPhase {
   phase: string;
   mode?: string;
@@ -741,11 +749,15 @@ for (const line of mainLines)
         let legacyRun: VmRunResult;
         before(async () => {
           legacyRun = await runInVm({
-            script: guestScript(L === 'legacy-forced' ? [L, 'upgrade-legacy'] : [L]),
+            script: guestScript(L === 'legacy-forced' ? [L, 'upgrade-legacy', 'flip'] : [L]),
             timeoutMs: 600_000,
             kernel,
+            // upgrade-legacy attaches node-wide programs to hooks that its
+            // workload keeps entering. With a host thread per vCPU, QEMU
+            // locked such guests up (see tcgAccel in qemu.ts).
+            singleThread: L === 'legacy-forced',
           });
-          for (const name of [L, 'upgrade-legacy']) {
+          for (const name of [L, 'upgrade-legacy', 'flip']) {
             const text = await readFile(join(legacyRun.outputs, `hooks-${name}.json`), 'utf8').catch(() => undefined);
             if (text !== undefined) phases.set(name, JSON.parse(text) as GuestPhase);
           }
@@ -892,6 +904,25 @@ for (const line of mainLines)
         // A takeover soft-locked 5.10 in some runs (enforcer/bpf/README.md), so it runs on 6.1, and 5.10 checks that it is rejected.
         if (L === 'legacy-forced') {
           describe("another build's pinned state taken over (every hook node-wide)", () => takeoverCases('upgrade-legacy', [], ALL_HOOKS));
+          describe('node-wide links replaced 60 times while tasks loop through the hooks', () => {
+            const flip = () => phase('flip') as unknown as FlipPhase;
+            it('ran every round', () => {
+              assert.match(legacyRun.console, /phase flip exit 0/u, `see ${legacyRun.outputs}/flip.stderr`);
+              assert.equal(flip().rounds, 60);
+              assert.equal(flip().hooks, ALL_HOOKS.length);
+              assert.deepEqual([flip().confined.exit, flip().unconfined.exit], [0, 0], JSON.stringify(flip()));
+            });
+            it('denied every open of the confined task', () => {
+              const counts = flip().confined.counts ?? assert.fail(`no counts in ${JSON.stringify(flip().confined.out)}`);
+              assert.ok(counts.opens > 0, flip().confined.out);
+              assert.equal(counts.denied, counts.opens, flip().confined.out);
+            });
+            it('denied no open of the unconfined task', () => {
+              const counts = flip().unconfined.counts ?? assert.fail(`no counts in ${JSON.stringify(flip().unconfined.out)}`);
+              assert.ok(counts.opens > 0, flip().unconfined.out);
+              assert.equal(counts.denied, 0, flip().unconfined.out);
+            });
+          });
         }
         if (kernel === '5.10') {
           describe("another build's pinned state on a kernel before 6.1", () => {

@@ -10,6 +10,8 @@
 //   node hooks-guest.js legacy         auto mode on a kernel without bpf_loop (Debian
 //                                      5.10): the legacy global object, every hook family
 //   node hooks-guest.js legacy-forced  the same with --mode legacy, on any kernel
+//   node hooks-guest.js flip           the legacy object's node-wide links replaced
+//                                      60 times while tasks loop through the hooks
 //
 // Output: one JSON object on stdout; probes are {rc, out, err, pid, events}.
 import { spawn, spawnSync } from 'node:child_process';
@@ -546,6 +548,75 @@ async function phaseUpgrade(mode: 'cgroup' | 'legacy'): Promise<Record<string, u
   return { phase: mode === 'cgroup' ? 'upgrade' : 'upgrade-legacy', upgrade: result, probes };
 }
 
+/** Parses the "opens N denied K" line of sabpf-probe open-until. */
+function openCounts(out: string): { opens: number; denied: number } | undefined {
+  const m = /^opens (\d+) denied (\d+)$/mu.exec(out.trim());
+  return m ? { opens: Number(m[1]), denied: Number(m[2]) } : undefined;
+}
+
+/**
+ * Replaces every node-wide link of the legacy object, again and again, while
+ * a confined task and an unconfined one open the denied file in a loop. Each
+ * round attaches the other load's programs before it lets the current links
+ * go, as attachGlobal does in a takeover, so the confined task must be denied
+ * every time and the other one never. Run with and without QEMU's single
+ * thread, it showed that the lockup in test/vm/README.md is the emulator's.
+ */
+async function phaseFlip(rounds: number): Promise<Record<string, unknown>> {
+  const addon = loadAddon();
+  const stop = '/tmp/flip-stop';
+  rmSync(stop, { force: true });
+  sh(`mkdir -p ${t} && echo data > ${t}/secret.txt`);
+  const f1 = makeCgroup('f1');
+  const loads = ['/sys/fs/bpf/sabpf-flip-a', '/sys/fs/bpf/sabpf-flip-b'].map((pins) => {
+    removePins(pins);
+    const k = loadPrograms({ mode: 'legacy', pinRoot: pins });
+    const file = new Trie(new Ids()).rule(`${t}/secret.txt`, 'exact', 'read', 'deny');
+    k.updateElems('sabpf_nodes', file.entries());
+    k.setConfig(cgroupId(f1), configWith({ fileRoot: file.root }));
+    return k;
+  });
+
+  type LoopResult = { out: string; exit: number | null; counts?: { opens: number; denied: number } };
+  const loop = (cgroup: string | undefined): Promise<LoopResult> => {
+    const argv = [...(cgroup ? ['-c', cgroup] : []), 'open-until', stop, `${t}/secret.txt`, 'r'];
+    const child = spawn(probeBin, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    // 'close', not 'exit': only then has all of the child's output arrived.
+    return new Promise((resolve) => child.on('close', (exit) => resolve({ out: out.trim(), exit, counts: openCounts(out) })));
+  };
+  // Attached before the loops start, so every open of the confined one
+  // meets a program.
+  let links = ALL_HOOKS.map((hook) => addon.attachGlobalFd(loads[0]!.program(hook)));
+  const confined = loop(f1);
+  const unconfined = loop(undefined);
+  await sleep(200);
+
+  let done = 0;
+  for (; done < rounds; done++) {
+    const next = loads[(done + 1) % 2]!;
+    const fresh = ALL_HOOKS.map((hook) => addon.attachGlobalFd(next.program(hook)));
+    for (const fd of links) addon.closeFd(fd);
+    links = fresh;
+  }
+  writeFileSync(stop, '');
+  const [confinedLoop, unconfinedLoop] = await Promise.all([confined, unconfined]);
+  for (const fd of links) addon.closeFd(fd);
+  for (const k of loads) k.close();
+  removePins('/sys/fs/bpf/sabpf-flip-a');
+  removePins('/sys/fs/bpf/sabpf-flip-b');
+  rmSync(stop, { force: true });
+  return {
+    phase: 'flip',
+    rounds: done,
+    hooks: ALL_HOOKS.length,
+    confined: confinedLoop,
+    unconfined: unconfinedLoop,
+  };
+}
+
 async function phaseGlobal(): Promise<Record<string, unknown>> {
   const globalPins = '/sys/fs/bpf/sabpf-global';
   removePins(globalPins);
@@ -852,11 +923,12 @@ async function main(): Promise<void> {
     drops: phaseDrops,
     legacy: () => phaseLegacy('auto'),
     'legacy-forced': () => phaseLegacy('legacy'),
+    flip: () => phaseFlip(60),
   };
   const run = phase === undefined ? undefined : phases[phase];
   if (!run)
     throw new Error(
-      `failed to run phase ${JSON.stringify(phase)}: expected main, adopt, upgrade, upgrade-legacy, global, drops, legacy or legacy-forced`,
+      `failed to run phase ${JSON.stringify(phase)}: expected main, adopt, upgrade, upgrade-legacy, global, drops, legacy, legacy-forced or flip`,
     );
   const result = await run();
   const out = process.env['SABPF_OUT'];
