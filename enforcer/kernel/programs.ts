@@ -122,7 +122,7 @@ export function defaultMode(kernelRelease: string = release()): AttachMode {
 
 /**
  * First kernel on which loading programs beside pinned links, and moving the
- * links to them, was run and found clean (6.1). On Debian's 5.10 it
+ * links to them, ran clean in the test VMs (6.1). On Debian's 5.10 it
  * soft-locked the kernel in 2 of 9 runs while a confined task was denied in a
  * tight loop. The one lockup seen on 6.1 was traced to QEMU's multi-threaded
  * emulation (enforcer/bpf/README.md); the 5.10 ones were not traced, so 5.10

@@ -51,7 +51,11 @@ interface GuestProbe {
 /** What the flip phase prints: each loop's "opens N denied K" and its parse. */
 interface FlipPhase {
   rounds: number;
-  hooks: number;
+  /** The denied counter of each load's programs. */
+  deniedBy: string[];
+  /** Program ids the links ran after the last round, and those of the load that round attached. */
+  finalPrograms: number[];
+  lastPrograms: number[];
   confined: { out: string; exit: number | null; counts?: { opens: number; denied: number } };
   unconfined: { out: string; exit: number | null; counts?: { opens: number; denied: number } };
 }
@@ -163,6 +167,8 @@ for (const line of mainLines)
     this.timeout(900_000);
     let run: VmRunResult;
     const phases = new Map<string, GuestPhase>();
+    // Where each phase's files are, for the failure message: the legacy boots write elsewhere.
+    const phaseOutputs = new Map<string, string>();
 
     before(async () => {
       checkBuilt();
@@ -177,7 +183,7 @@ for (const line of mainLines)
       const found = phases.get(name);
       if (!found) {
         assert.fail(
-          `guest phase ${name} wrote no results (guest exit ${run.exitCode}); see ${run.outputs}/${name}.stderr. Console tail:\n${run.console.slice(-3000)}`,
+          `guest phase ${name} wrote no results; see ${phaseOutputs.get(name) ?? run.outputs}/${name}.stderr. Main boot: guest exit ${run.exitCode}, console tail:\n${run.console.slice(-3000)}`,
         );
       }
       return found;
@@ -750,7 +756,8 @@ for (const line of mainLines)
         before(async () => {
           legacyRun = await runInVm({
             script: guestScript(L === 'legacy-forced' ? [L, 'upgrade-legacy', 'flip'] : [L]),
-            timeoutMs: 600_000,
+            // 380 s in one run of this boot (one thread, flip included).
+            timeoutMs: 840_000,
             kernel,
             // upgrade-legacy attaches node-wide programs to hooks that its
             // workload keeps entering. With a host thread per vCPU, QEMU
@@ -760,6 +767,7 @@ for (const line of mainLines)
           for (const name of [L, 'upgrade-legacy', 'flip']) {
             const text = await readFile(join(legacyRun.outputs, `hooks-${name}.json`), 'utf8').catch(() => undefined);
             if (text !== undefined) phases.set(name, JSON.parse(text) as GuestPhase);
+            phaseOutputs.set(name, legacyRun.outputs);
           }
         });
         const deep = `${SAFE_DIR}/deep/${Array.from({ length: 60 }, () => 'd'.repeat(24)).join('/')}`;
@@ -906,11 +914,21 @@ for (const line of mainLines)
           describe("another build's pinned state taken over (every hook node-wide)", () => takeoverCases('upgrade-legacy', [], ALL_HOOKS));
           describe('node-wide links replaced 60 times while tasks loop through the hooks', () => {
             const flip = () => phase('flip') as unknown as FlipPhase;
-            it('ran every round', () => {
+            it('ran every round, ending on the load the last round attached', () => {
               assert.match(legacyRun.console, /phase flip exit 0/u, `see ${legacyRun.outputs}/flip.stderr`);
               assert.equal(flip().rounds, 60);
-              assert.equal(flip().hooks, ALL_HOOKS.length);
+              assert.equal(flip().finalPrograms.length, ALL_HOOKS.length);
+              assert.deepEqual(flip().finalPrograms, flip().lastPrograms);
               assert.deepEqual([flip().confined.exit, flip().unconfined.exit], [0, 0], JSON.stringify(flip()));
+            });
+            it('kept the workload looping through the replacements', () => {
+              // Only rounds in progress let the second load's programs decide.
+              const denied = flip().deniedBy.map(BigInt);
+              assert.equal(denied.length, 2, JSON.stringify(flip().deniedBy));
+              assert.ok(
+                denied.every((n) => n > 0n),
+                JSON.stringify(flip().deniedBy),
+              );
             });
             it('denied every open of the confined task', () => {
               const counts = flip().confined.counts ?? assert.fail(`no counts in ${JSON.stringify(flip().confined.out)}`);

@@ -110,12 +110,12 @@ function networkArgs(network: VmNetwork | undefined): string[] {
 
 // By default QEMU gives each vCPU a host thread of its own (MTTCG). Under it,
 // a guest CPU was seen to run code that another CPU had already patched. A
-// task stuck for minutes at bpf_lsm_file_open+0x0, where the memory held the
+// task was stuck for minutes at bpf_lsm_file_open+0x0, where memory held the
 // finished call to the BPF trampoline. It kept trapping on the int3 that the
 // kernel puts in place while it rewrites a call site. Runs that
 // attach node-wide LSM programs while a task loops through that hook take
-// the single host thread, in which one CPU's write reaches the code every
-// other CPU runs next. See test/vm/README.md for the runs.
+// the single host thread, under which no such run failed (test/vm/README.md
+// has the runs).
 function tcgAccel(singleThread: boolean): string {
   return singleThread ? 'tcg,thread=single' : 'tcg';
 }

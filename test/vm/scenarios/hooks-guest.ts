@@ -595,15 +595,34 @@ async function phaseFlip(rounds: number): Promise<Record<string, unknown>> {
   await sleep(200);
 
   let done = 0;
-  for (; done < rounds; done++) {
-    const next = loads[(done + 1) % 2]!;
-    const fresh = ALL_HOOKS.map((hook) => addon.attachGlobalFd(next.program(hook)));
-    for (const fd of links) addon.closeFd(fd);
-    links = fresh;
+  try {
+    for (; done < rounds; done++) {
+      const next = loads[(done + 1) % 2]!;
+      const fresh: number[] = [];
+      try {
+        for (const hook of ALL_HOOKS) fresh.push(addon.attachGlobalFd(next.program(hook)));
+      } catch (err) {
+        for (const fd of fresh) addon.closeFd(fd);
+        throw err;
+      }
+      for (const fd of links) addon.closeFd(fd);
+      links = fresh;
+    }
+  } finally {
+    // Also after a failed attach, so that the loops end. The process's exit
+    // then closes the links.
+    writeFileSync(stop, '');
   }
-  writeFileSync(stop, '');
   const [confinedLoop, unconfinedLoop] = await Promise.all([confined, unconfined]);
+  const finalPrograms = links.map((fd) => addon.linkInfo(fd).progId);
   for (const fd of links) addon.closeFd(fd);
+
+  // Before the rounds, and after an even number of them, the first load's
+  // programs decide alone. So the second load's programs deny some opens
+  // only if the loop ran while the rounds went on.
+  const deniedBy = loads.map((k) => k.counters().denied.toString());
+  const lastLoad = loads[done % 2]!;
+  const lastPrograms = ALL_HOOKS.map((hook) => addon.progInfo(lastLoad.program(hook)).id);
   for (const k of loads) k.close();
   removePins('/sys/fs/bpf/sabpf-flip-a');
   removePins('/sys/fs/bpf/sabpf-flip-b');
@@ -611,7 +630,9 @@ async function phaseFlip(rounds: number): Promise<Record<string, unknown>> {
   return {
     phase: 'flip',
     rounds: done,
-    hooks: ALL_HOOKS.length,
+    deniedBy,
+    finalPrograms,
+    lastPrograms,
     confined: confinedLoop,
     unconfined: unconfinedLoop,
   };
