@@ -48,7 +48,7 @@ interface GuestProbe {
   events: GuestEvent[];
 }
 
-/** What the flip phase prints: each loop's "opens N denied K" and its parse. */
+/** Results of the flip phase (hooks-flip.json). */
 interface FlipPhase {
   rounds: number;
   /** The denied counter of each load's programs. */

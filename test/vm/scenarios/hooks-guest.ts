@@ -559,8 +559,8 @@ function openCounts(out: string): { opens: number; denied: number } | undefined 
  * a confined task and an unconfined one open the denied file in a loop. Each
  * round attaches the other load's programs before it lets the current links
  * go, as attachGlobal does in a takeover, so the confined task must be denied
- * every time and the other one never. Run with and without QEMU's single
- * thread, it showed that the lockup in test/vm/README.md is the emulator's.
+ * every time and the other one never. Runs with and without QEMU's single
+ * thread point to the emulator as the cause of the lockup in test/vm/README.md.
  */
 async function phaseFlip(rounds: number): Promise<Record<string, unknown>> {
   const addon = loadAddon();
