@@ -14,7 +14,7 @@ export interface QemuConfig {
   network?: VmNetwork;
   /** Opt-in instruction counting: guest time advances one nanosecond per guest instruction. */
   icount?: boolean;
-  /** Opt-in: run every vCPU in one host thread (-accel tcg,thread=single), see tcgAccel. */
+  /** Opt-in single host thread for all vCPUs (-accel tcg,thread=single), see tcgAccel. */
   singleThread?: boolean;
   /** Kernel parameters added after the fixed ones, such as preempt=full. */
   kernelParams?: string[];

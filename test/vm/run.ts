@@ -108,7 +108,7 @@ export async function runInVm(options: VmRunOptions): Promise<VmRunResult> {
     ...(options.kernelParams ? { kernelParams: options.kernelParams } : {}),
   });
 
-  // Kept beside the console, so a run's files tell how QEMU ran it (one TCG thread or one per vCPU).
+  // Kept beside the console, so a run's files show how QEMU ran it (one TCG thread or one per vCPU).
   await writeFile(join(runDir, 'qemu-args'), `${args.join('\n')}\n`);
   const started = Date.now();
   const consoleText = await runQemu(args, consoleLog, timeoutMs, options.onConsole, options.signal);
